@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['rms_forward', 'rms_backward']
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #a2309ccf
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #2f0eda5f
 #| eval: false
 import torch
 import triton
@@ -22,7 +22,7 @@ def _rms_fwd(X, W, Y, R, n_rows, d, eps, BLOCK: tl.constexpr):
         tl.store(R + row, r)
         tl.store(Y + row * d + cols, (x * r * w).to(Y.dtype.element_ty), mask=mask)
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #939f43ce
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #924cef1f
 #| eval: false
 @triton.jit
 def _rms_bwd(X, W, R, DY, DX, DW_PARTIAL, n_rows, d, BLOCK: tl.constexpr):
@@ -41,7 +41,7 @@ def _rms_bwd(X, W, R, DY, DX, DW_PARTIAL, n_rows, d, BLOCK: tl.constexpr):
         dw += dy * x_hat
     tl.store(DW_PARTIAL + tl.program_id(0) * d + cols, dw, mask=mask)
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #df99f9d7
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #aa697b10
 #| eval: false
 def _n_programs(x: torch.Tensor, n_rows: int) -> int:
     if x.is_cuda: return max(1, min(n_rows, 4 * torch.cuda.get_device_properties(x.device).multi_processor_count))
