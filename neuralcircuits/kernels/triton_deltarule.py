@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['delta_forward']
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #f7f3d5ba
+# %% ../../nbs/kernels/triton_deltarule.ipynb #ff42f6e6
 #| eval: false
 import torch
 import triton
@@ -22,7 +22,7 @@ def _unit_lower_inverse(A, C: tl.constexpr):
         inv = tl.where(rows[:, None] == i, row[None, :], inv)
     return inv
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #92d1352b
+# %% ../../nbs/kernels/triton_deltarule.ipynb #d3810466
 #| eval: false
 @triton.jit
 def _delta_fwd(Q, K, V, BETA, H0, O, HT, T, dk, dv, scale,
@@ -54,7 +54,7 @@ def _delta_fwd(Q, K, V, BETA, H0, O, HT, T, dk, dv, scale,
         S += tl.dot(tl.trans(k), v_new)
     tl.store(HT + state_ptrs, S, mask=mk[:, None] & mv[None, :])
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #13cd648a
+# %% ../../nbs/kernels/triton_deltarule.ipynb #dba60ef1
 #| eval: false
 def delta_forward(q, k, v, beta, initial_state, scale: float, chunk_size: int):
     "Chunked delta rule forward: outputs (b, h, t, d_v) in q's dtype, final state (b, h, d_k, d_v) in fp32."
