@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['LOG2E', 'attn_forward', 'attn_backward']
 
-# %% ../../nbs/kernels/triton_flash.ipynb #2fd2174f
+# %% ../../nbs/kernels/triton_flash.ipynb #cf8e3d61
 #| eval: false
 import torch
 import triton
@@ -17,7 +17,7 @@ def _seq_bounds(CU, pid_seq_head, H):
     start = tl.load(CU + seq)
     return seq, hq, start, tl.load(CU + seq + 1) - start
 
-# %% ../../nbs/kernels/triton_flash.ipynb #270cd5a4
+# %% ../../nbs/kernels/triton_flash.ipynb #60a20a52
 #| eval: false
 @triton.jit
 def _attn_fwd(Q, K, V, O, LSE, CU, qk_scale, N, H, HKV, D,
@@ -53,7 +53,7 @@ def _attn_fwd(Q, K, V, O, LSE, CU, qk_scale, N, H, HKV, D,
     tl.store(O + (start + rm)[:, None] * H * D + hq * D + rd[None, :], o.to(O.dtype.element_ty), mask=mm[:, None] & md[None, :])
     tl.store(LSE + hq * N + start + rm, m_i + tl.log2(l_i), mask=mm)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #2aa0822e
+# %% ../../nbs/kernels/triton_flash.ipynb #ea27f627
 #| eval: false
 @triton.jit
 def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, CU, qk_scale, sm_scale, N, H, HKV, D,
@@ -89,7 +89,7 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, CU, qk_scale, sm_scale, N, H
     tl.store(DK + out, (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_mask)
     tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=kv_mask)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #e9750ae9
+# %% ../../nbs/kernels/triton_flash.ipynb #4036944e
 #| eval: false
 @triton.jit
 def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, N, H, HKV, D,
@@ -120,7 +120,7 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, N, H, HKV,
         dq += tl.dot(ds.to(k.dtype), k)
     tl.store(DQ + q_off, (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #8136f5de
+# %% ../../nbs/kernels/triton_flash.ipynb #158707d7
 #| eval: false
 LOG2E = 1.4426950408889634
 
@@ -140,7 +140,7 @@ def attn_forward(q, k, v, cu_seqlens, max_seqlen: int, causal: bool, scale: floa
                     CAUSAL=causal, BD=max(16, triton.next_power_of_2(D)), **blocks, **launch)
     return o, lse
 
-# %% ../../nbs/kernels/triton_flash.ipynb #5aeba360
+# %% ../../nbs/kernels/triton_flash.ipynb #d4953e5f
 #| eval: false
 def attn_backward(q, k, v, o, lse, do, cu_seqlens, max_seqlen: int, causal: bool, scale: float):
     "Packed backward: dq (n, h, d), dk, dv (n, h_kv, d)."
