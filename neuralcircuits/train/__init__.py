@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/train/index.ipynb #6ebf5f3f
+# %% ../../nbs/train/index.ipynb #2063c35a
 from . import data
 from .data import Task, task
 from .loop import fit, FitConfig, FitResult, NonFiniteLoss
