@@ -32,7 +32,7 @@ check-export: $(STAMP)
 	@rm -rf .check && mkdir -p .check && cp -r neuralcircuits .check/lib && cp -r nbs .check/nbs
 	@$(BIN)/nbdev_export && diff -r -x __pycache__ .check/lib neuralcircuits \
 	  || { echo "nbdev_export changed neuralcircuits/: export the notebooks and commit"; exit 1; }
-	@$(BIN)/nbdev_clean && diff -r -x .ipynb_checkpoints .check/nbs nbs \
+	@$(BIN)/nbdev_clean && diff -r --no-dereference -x .ipynb_checkpoints .check/nbs nbs \
 	  || { echo "nbdev_clean changed a notebook: run nbdev_clean and commit"; exit 1; }
 	@rm -rf .check && echo "library and notebooks are in sync"
 
