@@ -3,7 +3,7 @@
 The pages to expect come from nbs/ (every notebook nbdev's glob finds: no `_` or `.` names or folders), not from a
 list here. One session fixture builds and visits the site once; the tests read what the visit recorded.
 """
-import functools, http.server, threading, time
+import contextlib, functools, http.server, json, shutil, threading, time
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
@@ -13,7 +13,8 @@ from nbdev.doclinks import nbglob, _nbpath2html
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
 ARTIFACTS = ROOT/'tests'/'artifacts'
-CHROMIUM = '/usr/bin/chromium'
+CHROMIUM = next((c for c in ('/usr/bin/chromium', shutil.which('chromium'), shutil.which('chromium-browser'), shutil.which('google-chrome'))
+                 if c and Path(c).exists()), '/usr/bin/chromium')  # Debian's chromium; other browsers of the same engine elsewhere
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync', '--no-first-run']
 LOCAL_SCHEMES = ('data:', 'blob:', 'about:')
@@ -41,13 +42,15 @@ def site(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope='session')
-def server(site):
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(site)))
+@contextlib.contextmanager
+def serve(directory: Path):
+    "Serve `directory` on 127.0.0.1 at an ephemeral port, in a thread; yields the base URL."
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(directory)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f'http://127.0.0.1:{httpd.server_address[1]}/'
-    httpd.shutdown()
-    httpd.server_close()
+    try: yield f'http://127.0.0.1:{httpd.server_address[1]}/'
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 # Read in the page after it loaded: its title and first heading, the sidebar's links, and what the outputs drew.
@@ -69,9 +72,8 @@ _PAGE_STATE = """() => {
 }"""
 
 
-@pytest.fixture(scope='session')
-def visit(server, tmp_path_factory):
-    "Open the home page and every notebook page once; record statuses, page state, JS errors and every request."
+def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None = None) -> dict:
+    "Open each page `rels` of the built `site` in headless Chromium; only 127.0.0.1 is reachable. Returns what each page showed."
     from playwright.sync_api import sync_playwright
     requested, blocked, errors, pages = [], [], {}, {}
 
@@ -80,68 +82,116 @@ def visit(server, tmp_path_factory):
         if url.startswith(LOCAL_SCHEMES) or urlparse(url).hostname == '127.0.0.1': r.continue_()
         else: blocked.append(url); r.abort()
 
-    t0 = time.perf_counter()
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(str(tmp_path_factory.mktemp('chromium-profile')), executable_path=CHROMIUM,
-                                                   headless=True, args=CHROMIUM_ARGS, viewport={'width': 1280, 'height': 900})
-        ctx.route('**/*', route)
-        ctx.on('request', lambda req: requested.append(req.url))
-        page = ctx.pages[0] if ctx.pages else ctx.new_page()
-        current = {'url': None}
-        page.on('pageerror', lambda e: errors.setdefault(current['url'], []).append(str(e)))
-        for rel in ['index.html', *sorted(set(PAGES.values()) - {'index.html'})]:
-            current['url'] = url = urljoin(server, rel)
-            resp = page.goto(url, wait_until='load')
-            page.wait_for_timeout(50)  # let deferred scripts run
-            pages[rel] = {'status': resp.status if resp else None, **page.evaluate(_PAGE_STATE)}
-            if rel == 'index.html':
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS/'docs_home.png'))
-        ctx.close()
-    print(f"\nvisited {len(pages)} pages in {time.perf_counter() - t0:.1f} s")
+    with serve(site) as server, sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
+                                                   args=CHROMIUM_ARGS, viewport={'width': 1280, 'height': 900})
+        try:
+            ctx.route('**/*', route)
+            ctx.on('request', lambda req: requested.append(req.url))
+            page = ctx.pages[0] if ctx.pages else ctx.new_page()
+            current = {'rel': None}
+            page.on('pageerror', lambda e: errors.setdefault(current['rel'], []).append(str(e)))
+            for rel in rels:
+                current['rel'] = rel
+                resp = page.goto(urljoin(server, rel), wait_until='load')
+                page.wait_for_timeout(50)  # let deferred scripts run
+                pages[rel] = {'status': resp.status if resp else None, **page.evaluate(_PAGE_STATE)}
+                if rel in (screenshots or {}):
+                    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(ARTIFACTS/screenshots[rel]), full_page=False)
+        finally: ctx.close()
     return {'server': server, 'pages': pages, 'requested': requested, 'blocked': blocked, 'errors': errors}
+
+
+def site_problems(got: dict, pages: dict) -> list:
+    """What is wrong with a visited site, one line each: pages that did not load or have no heading, JS errors, pages the
+    sidebar misses, outputs that drew nothing, requests to anywhere but 127.0.0.1. `pages` maps notebooks to pages."""
+    bad, want = [], {urljoin(got['server'], rel) for rel in pages.values()}
+    for rel, pg in got['pages'].items():
+        if pg['status'] != 200: bad.append(f"{rel}: HTTP {pg['status']}")
+        if not (pg['title'].strip() and pg['h1']): bad.append(f"{rel}: no title or heading ({pg['title']!r}, {pg['h1']!r})")
+        bad += [f"{rel}: JS error {e}" for e in got['errors'].get(rel, [])]
+        missing = want - {u.split('#')[0] for u in pg['sidebar']}
+        if missing: bad.append(f"{rel}: the sidebar misses {sorted(missing)}")
+        if not all(w > 0 and h > 0 for w, h in pg['svgs']): bad.append(f"{rel}: an SVG output has no size {pg['svgs']}")
+        if not all(w > 0 and h > 0 for w, h in pg['maths']): bad.append(f"{rel}: a formula has no size")
+        if pg['tex_left']: bad.append(f"{rel}: {pg['tex_left']} TeX delimiters left untypeset")
+        if not all(n > 0 for n in pg['plots']): bad.append(f"{rel}: a plotly figure was not drawn")
+    outside = [u for u in got['requested'] if not u.startswith(LOCAL_SCHEMES) and urlparse(u).hostname != '127.0.0.1']
+    bad += [f"requested from outside 127.0.0.1: {u}" for u in dict.fromkeys(outside + got['blocked'])]
+    return bad
 
 
 def test_pages_come_from_nbs():
     assert 'index.ipynb' in PAGES, "nbs/index.ipynb is the home page (and README.md)"
     assert all(not part.startswith(('_', '.')) for nb in PAGES for part in Path(nb).parts)
-    assert 'docs_site.ipynb' in PAGES and PAGES['docs_site.ipynb'] == 'docs_site.html'
+    assert PAGES['docs_site.ipynb'] == 'docs_site.html'
 
 
-def test_home_page(visit):
-    home = visit['pages']['index.html']
-    assert home['status'] == 200
-    assert home['h1'] and 'neuralcircuits' in home['title'], home
-    assert visit['errors'].get(urljoin(visit['server'], 'index.html'), []) == []
+# One test per site, so that pytest-xdist never builds a site twice (a session fixture runs once per worker).
+def test_project_site(site, tmp_path_factory):
+    """The home page and every notebook page load, have a heading and no JS error; every sidebar lists every page; outputs
+    draw; nothing is requested from outside 127.0.0.1; a screenshot of the home page lands in tests/artifacts/."""
+    t0 = time.perf_counter()
+    rels = ['index.html', *sorted(set(PAGES.values()) - {'index.html'})]
+    got = visit_site(site, rels, tmp_path_factory.mktemp('chromium-profile'), {'index.html': 'docs_home.png'})
+    print(f"\nvisited {len(rels)} pages in {time.perf_counter() - t0:.1f} s")
+    assert sorted(got['pages']) == sorted(rels)
+    assert site_problems(got, PAGES) == []
+    assert 'neuralcircuits' in got['pages']['index.html']['title']
+    assert len(got['requested']) > len(rels)  # the pages, and their scripts and styles, all from the site
     assert (ARTIFACTS/'docs_home.png').stat().st_size > 10_000  # a real screenshot, not a blank page
 
 
-@pytest.mark.parametrize('nb', sorted(PAGES))
-def test_notebook_page_loads(visit, nb):
-    rel = PAGES[nb]
-    got = visit['pages'][rel]
-    assert got['status'] == 200, f"{nb} -> {rel}: HTTP {got['status']}"
-    assert got['title'].strip() and got['h1'], f"{rel} has no title or heading: {got['title']!r} {got['h1']!r}"
-    assert visit['errors'].get(urljoin(visit['server'], rel), []) == [], f"{rel}: JS errors"
+# ---- A small project of our own, so that every feature is on some page whatever the other notebooks hold:
+# maths in prose, a notebook that runs at docs build (an SVG diagram drawn by graphviz, a plotly figure, a skipped
+# `eval: false` cell), and a hidden notebook that must stay off the site.
+
+def _nb(*cells) -> dict:
+    mk = lambda kind, src: {'cell_type': kind, 'metadata': {}, 'source': src,
+                            **({'execution_count': None, 'outputs': []} if kind == 'code' else {})}
+    return {'cells': [mk(*c) for c in cells], 'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}},
+            'nbformat': 4, 'nbformat_minor': 5}
+
+MINI = {
+    'index.ipynb': _nb(('markdown', '# Mini site\n\n> A project for the docs test.'), ('markdown', 'Scores are $q^\\top k / \\sqrt{d}$ and\n\n$$\\operatorname{softmax}(x)_i = \\frac{e^{x_i}}{\\sum_j e^{x_j}}$$\n')),
+    'gallery/diagrams.ipynb': _nb(
+        ('raw', '---\ntitle: Diagram gallery\ndescription: drawn by code at docs build\nexecute:\n  enabled: true\n---'),
+        ('code', 'import graphviz\ng = graphviz.Digraph(graph_attr={"rankdir": "LR"})\ng.edge("x (b t m)", "Linear", label="m=64")\ng'),
+        ('code', 'import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=[1, 3, 2]))'),
+        ('code', '#| eval: false\nraise RuntimeError("an eval: false cell must not run")'),
+        ('code', 'print("ran at docs build")')),
+    '_hidden.ipynb': _nb(('markdown', '# Hidden\n\nNot on the site.')),
+}
 
 
-def test_sidebar_lists_every_page(visit):
-    want = {urljoin(visit['server'], rel) for rel in PAGES.values()}
-    for rel, got in visit['pages'].items():
-        listed = {u.split('#')[0] for u in got['sidebar']}
-        assert want <= listed, f"the sidebar of {rel} misses {sorted(want - listed)}"
+@pytest.fixture(scope='session')
+def mini_site(tmp_path_factory):
+    "Build the small project's site: its own settings.ini, the project's _quarto.yml and styles.css."
+    from neuralcircuits.docs_site import build_docs
+    root = tmp_path_factory.mktemp('mini')
+    for f in ('settings.ini', '_quarto.yml'): shutil.copy(ROOT/f, root/f)
+    (root/'neuralcircuits').mkdir()
+    for rel, nb in MINI.items():
+        (root/'nbs'/rel).parent.mkdir(parents=True, exist_ok=True)
+        (root/'nbs'/rel).write_text(json.dumps(nb))
+    shutil.copy(NBS/'styles.css', root/'nbs'/'styles.css')
+    t0 = time.perf_counter()
+    out = build_docs(root/'site', quarto=False, root=root)
+    print(f"\nsmall site built in {time.perf_counter() - t0:.1f} s")
+    return out
 
 
-def test_outputs_show(visit):
-    "Diagrams (SVG outputs), maths (MathML) and plotly figures are drawn with a size, whatever pages hold them."
-    for rel, got in visit['pages'].items():
-        assert all(w > 0 and h > 0 for w, h in got['svgs']), f"{rel}: an SVG output has no size: {got['svgs']}"
-        assert all(w > 0 and h > 0 for w, h in got['maths']), f"{rel}: a formula has no size"
-        assert got['tex_left'] == 0, f"{rel}: TeX left untypeset"
-        assert all(n > 0 for n in got['plots']), f"{rel}: a plotly figure was not drawn"
-
-
-def test_nothing_requested_outside(visit):
-    outside = [u for u in visit['requested'] if not u.startswith(LOCAL_SCHEMES) and urlparse(u).hostname != '127.0.0.1']
-    assert outside == [] and visit['blocked'] == [], outside or visit['blocked']
-    assert len(visit['requested']) > len(visit['pages'])  # pages, and their scripts and styles, all from the site
+def test_mini_site(mini_site, tmp_path_factory):
+    "Maths, a notebook run at docs build (SVG diagram, plotly figure, an `eval: false` cell skipped), a hidden notebook left out."
+    pages = {'index.ipynb': 'index.html', 'gallery/diagrams.ipynb': 'gallery/diagrams.html'}
+    got = visit_site(mini_site, list(pages.values()), tmp_path_factory.mktemp('chromium-mini'), {'gallery/diagrams.html': 'docs_gallery.png'})
+    assert sorted(p.relative_to(mini_site).as_posix() for p in mini_site.rglob('*.html')) == sorted(pages.values())
+    assert site_problems(got, pages) == []
+    index, gallery = got['pages']['index.html'], got['pages']['gallery/diagrams.html']
+    assert len(index['maths']) == 2  # one inline, one display formula, as MathML
+    assert len(gallery['svgs']) == 1 and len(gallery['plots']) == 1  # the graphviz diagram and the plotly figure, drawn
+    html = (mini_site/'gallery'/'diagrams.html').read_text()
+    assert 'ran at docs build' in html and 'must not run' in html  # outputs from the build; the skipped cell shows, unrun
+    assert 'RuntimeError: an eval' not in html
+    assert any(u.endswith('site_libs/plotly/plotly.min.js') for u in got['requested'])
