@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['depth_forward', 'depth_backward']
 
-# %% ../../nbs/kernels/triton_depth.ipynb #25d8122d
+# %% ../../nbs/kernels/triton_depth.ipynb #bd0eb341
 #| eval: false
 import torch
 import triton
@@ -32,7 +32,7 @@ def _depth_fwd(V, W, OUT, LSE, n_blocks, rows, d, eps, BT: tl.constexpr, BD: tl.
     tl.store(OUT + rt[:, None] * d + rd[None, :], (acc / l_i[:, None]).to(OUT.dtype.element_ty), mask=mask)
     tl.store(LSE + rt, m_i + tl.log(l_i), mask=mt)
 
-# %% ../../nbs/kernels/triton_depth.ipynb #374c8d17
+# %% ../../nbs/kernels/triton_depth.ipynb #0e8637c5
 #| eval: false
 @triton.jit
 def _depth_bwd(V, W, OUT, LSE, DOUT, DV, DW_PARTIAL, n_blocks, rows, d, eps, BT: tl.constexpr, BD: tl.constexpr):
@@ -58,7 +58,7 @@ def _depth_bwd(V, W, OUT, LSE, DOUT, DV, DW_PARTIAL, n_blocks, rows, d, eps, BT:
         dw += tl.sum(d_logit[:, None] * v_hat, 0)
     tl.store(DW_PARTIAL + tl.program_id(0) * d + rd, dw, mask=md)
 
-# %% ../../nbs/kernels/triton_depth.ipynb #29437420
+# %% ../../nbs/kernels/triton_depth.ipynb #953b9e70
 #| eval: false
 def _tiles(values):
     BD = triton.next_power_of_2(values.shape[-1])

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['sinkhorn_forward']
 
-# %% ../../nbs/kernels/triton_sinkhorn.ipynb #c198ed8c
+# %% ../../nbs/kernels/triton_sinkhorn.ipynb #3b0e909e
 #| eval: false
 import torch
 import triton
@@ -28,7 +28,7 @@ def _sinkhorn_fwd(X, OUT, n_mats, n, n_iters, BB: tl.constexpr, BN: tl.constexpr
         x = tl.where(mask, x - _logsumexp(x, 1), -1e30)   # columns
     tl.store(OUT + ptrs, tl.exp(x).to(OUT.dtype.element_ty), mask=mask)
 
-# %% ../../nbs/kernels/triton_sinkhorn.ipynb #7cfdce93
+# %% ../../nbs/kernels/triton_sinkhorn.ipynb #06a8cb44
 #| eval: false
 def sinkhorn_forward(logits, n_iters: int):
     "Sinkhorn projection of (..., n, n) logits in one launch."
