@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['delta_forward', 'delta_backward']
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #a42ba24f
+# %% ../../nbs/kernels/triton_deltarule.ipynb #6707ff4a
 #| eval: false
 import torch
 import triton
@@ -22,7 +22,7 @@ def _unit_lower_inverse(A, C: tl.constexpr):
         inv = tl.where(rows[:, None] == i, row[None, :], inv)
     return inv
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #dd4e57bd
+# %% ../../nbs/kernels/triton_deltarule.ipynb #f1897894
 #| eval: false
 @triton.jit
 def _delta_fwd(Q, K, V, BETA, H0, O, HT, STATES, T, dk, dv, scale,
@@ -57,7 +57,7 @@ def _delta_fwd(Q, K, V, BETA, H0, O, HT, STATES, T, dk, dv, scale,
         S += tl.dot(tl.trans(k), v_new)
     tl.store(HT + state_ptrs, S, mask=mk[:, None] & mv[None, :])
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #c5d8756a
+# %% ../../nbs/kernels/triton_deltarule.ipynb #95368623
 #| eval: false
 def _chunk(chunk_size: int) -> int:
     if chunk_size < 16 or chunk_size & (chunk_size - 1):
@@ -79,7 +79,7 @@ def delta_forward(q, k, v, beta, initial_state, scale: float, chunk_size: int, s
                      HAS_H0=initial_state is not None, STORE_STATES=store_states, C=C, BK=BK, BV=BV)
     return (o, ht, states) if store_states else (o, ht)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #760695af
+# %% ../../nbs/kernels/triton_deltarule.ipynb #5117abc2
 #| eval: false
 @triton.jit
 def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv, scale,
@@ -127,7 +127,7 @@ def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv
         tl.store(DBETA + bh * T + t, dbeta.to(DBETA.dtype.element_ty), mask=mt)
     tl.store(DH0 + bh * dk * dv + ck[:, None] * dv + cv[None, :], dS, mask=state_mask)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #9b9a56df
+# %% ../../nbs/kernels/triton_deltarule.ipynb #6955c2dd
 #| eval: false
 def delta_backward(q, k, v, beta, initial_state, d_o, d_final_state, scale: float, chunk_size: int):
     "Gradients of the chunked delta rule for q, k, v, beta and the initial state (fp32 state gradient)."
