@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['delta_forward', 'delta_backward']
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #6707ff4a
+# %% ../../nbs/kernels/triton_deltarule.ipynb #00e65408
 #| eval: false
 import torch
 import triton
@@ -22,7 +22,7 @@ def _unit_lower_inverse(A, C: tl.constexpr):
         inv = tl.where(rows[:, None] == i, row[None, :], inv)
     return inv
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #f1897894
+# %% ../../nbs/kernels/triton_deltarule.ipynb #59514bfc
 #| eval: false
 @triton.jit
 def _delta_fwd(Q, K, V, BETA, H0, O, HT, STATES, T, dk, dv, scale,
@@ -57,12 +57,11 @@ def _delta_fwd(Q, K, V, BETA, H0, O, HT, STATES, T, dk, dv, scale,
         S += tl.dot(tl.trans(k), v_new)
     tl.store(HT + state_ptrs, S, mask=mk[:, None] & mv[None, :])
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #95368623
+# %% ../../nbs/kernels/triton_deltarule.ipynb #0601a5b1
 #| eval: false
 def _chunk(chunk_size: int) -> int:
-    if chunk_size < 16 or chunk_size & (chunk_size - 1):
-        raise ValueError(f"chunk_size must be a power of two >= 16 for the Triton kernel, got {chunk_size}")
-    return chunk_size
+    "The kernel's chunk: a power of two >= 16 (tl.dot's minimum); any chunk gives the same result up to rounding."
+    return max(16, triton.next_power_of_2(chunk_size))
 
 def delta_forward(q, k, v, beta, initial_state, scale: float, chunk_size: int, store_states: bool = False):
     "Chunked delta rule forward: outputs (b, h, t, d_v) in q's dtype, final state (b, h, d_k, d_v) in fp32 (and the chunk states)."
@@ -79,7 +78,7 @@ def delta_forward(q, k, v, beta, initial_state, scale: float, chunk_size: int, s
                      HAS_H0=initial_state is not None, STORE_STATES=store_states, C=C, BK=BK, BV=BV)
     return (o, ht, states) if store_states else (o, ht)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #5117abc2
+# %% ../../nbs/kernels/triton_deltarule.ipynb #2f441058
 #| eval: false
 @triton.jit
 def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv, scale,
@@ -127,7 +126,7 @@ def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv
         tl.store(DBETA + bh * T + t, dbeta.to(DBETA.dtype.element_ty), mask=mt)
     tl.store(DH0 + bh * dk * dv + ck[:, None] * dv + cv[None, :], dS, mask=state_mask)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #6955c2dd
+# %% ../../nbs/kernels/triton_deltarule.ipynb #a119a5b2
 #| eval: false
 def delta_backward(q, k, v, beta, initial_state, d_o, d_final_state, scale: float, chunk_size: int):
     "Gradients of the chunked delta rule for q, k, v, beta and the initial state (fp32 state gradient)."
