@@ -52,7 +52,7 @@ def test_not_a_module():
         diagram(lambda x: x, torch.randn(2))
 
 def test_rejected_input_type():
-    with pytest.raises(CaptureError, match=r"the model itself \(Net\)"):
+    with pytest.raises(CaptureError, match=r"module 'norm' \(LayerNorm\), called with inputs of shapes str"):
         diagram(Net(), "not a tensor")
 
 def test_torch_tensor_still_works_after_capture():
