@@ -89,3 +89,12 @@ def test_table_lists_every_key():
     t = zoo.table()
     assert [r['key'] for r in t] == KEYS
     assert all(r['params'] > 0 and r['tiny_params'] > 0 for r in t)
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_diagram_is_complete_and_renders(key):
+    "Tracing leaves the output bit-identical, the recorded ops replay it bit-identically, and the diagram renders."
+    from neuralcircuits.circuits import check_traceable
+    model, x = zoo.tiny(key)
+    d = check_traceable(model.eval(), x)
+    assert '<svg' in d.svg and len(d.ir.ops) > 0
