@@ -114,3 +114,29 @@ def test_bad_config_fails_before_any_process(models, change, message):
     with pytest.raises((ValueError, KeyError), match=message):
         launch({**base, **change}, nproc=2, backend='torchrun')
     assert not (models / 'bad').exists()  # nothing was started, nothing written
+
+def test_cancel_writes_checkpoint_and_resume_finishes(models):
+    cfg = job_config(models / 'cancel', steps=200, ckpt_every=0, eval_every=100)
+    cfg.model_args['slow_after'] = 10  # 20 ms per step after step 10: the job is still running when cancelled
+    job = launch(cfg)
+    deadline = time.monotonic() + 120
+    while job.status().get('step', 0) < 20:
+        assert time.monotonic() < deadline and job.state not in ('failed', 'killed', 'done'), job.logs()
+        time.sleep(0.05)
+    assert job.cancel(timeout=60) == 'stopped'
+    step = job.status()['step']
+    assert 20 <= step < 200 and step % 10 == 0  # it stops at a logging step...
+    assert checkpoints(models / 'cancel' / 'checkpoints')[-1].name == f'step_{step:08d}.pt'  # ...and saves there
+    resumed = job.resume()
+    assert resumed.wait(120) == 'done', resumed.logs()
+    assert final_state(models / 'cancel')['step'] == 200
+
+def test_toml_config_and_unknown_keys(tmp_path):
+    from neuralcircuits.train.jobs import load_config
+    path = tmp_path / 'job.toml'
+    path.write_text('model = "transformer"\ndata = "copy"\nout_dir = "x"\n[fit]\nsteps = 7\nlr = 0.01\n[data_args]\nlength = 3\n')
+    cfg = load_config(path)
+    assert (cfg.model, cfg.fit.steps, cfg.fit.lr, cfg.data_args) == ('transformer', 7, 0.01, dict(length=3))
+    path.write_text('model = "transformer"\n[fit]\nstep = 7\n')
+    with pytest.raises(ValueError, match="FitConfig has no field 'step'; did you mean 'steps'"): load_config(path)
+    with pytest.raises(FileNotFoundError, match='does not exist'): load_config(tmp_path / 'missing.toml')

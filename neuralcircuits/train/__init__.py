@@ -5,8 +5,10 @@
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/train/index.ipynb #2063c35a
+# %% ../../nbs/train/index.ipynb #31332443
 from . import data
 from .data import Task, task
 from .loop import fit, FitConfig, FitResult, NonFiniteLoss
 from .checkpoint import CheckpointError
+from .jobs import JobConfig, Job, launch, run_config, load_config
+from .compare import compare, Budget
