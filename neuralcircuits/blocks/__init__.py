@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/blocks/index.ipynb #7c83f92a
+# %% ../../nbs/blocks/index.ipynb #9a8bc9cc
 from .norms import LayerNorm, RMSNorm
 from .rope import RotaryEmbedding
 from .attention import Attention, KVCache, kv_caching, causal_mask, attention_weights
@@ -15,7 +15,7 @@ from .residual import Residual
 from .transformer import BlockConfig, TransformerConfig, Block, TransformerLM, make_norm, make_mlp, make_attention
 from .vit import ViTConfig, ViT
 
-# %% ../../nbs/blocks/index.ipynb #6d1d17cb
+# %% ../../nbs/blocks/index.ipynb #3d24b174
 __all__ = ['LayerNorm', 'RMSNorm', 'RotaryEmbedding', 'Attention', 'KVCache', 'kv_caching', 'causal_mask',
            'attention_weights', 'MLP', 'SwiGLU', 'TokenEmbedding', 'LearnedPositions', 'PatchEmbedding', 'Residual',
            'BlockConfig', 'TransformerConfig', 'Block', 'TransformerLM', 'make_norm', 'make_mlp', 'make_attention',
