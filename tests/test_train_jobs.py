@@ -140,3 +140,10 @@ def test_toml_config_and_unknown_keys(tmp_path):
     path.write_text('model = "transformer"\n[fit]\nstep = 7\n')
     with pytest.raises(ValueError, match="FitConfig has no field 'step'; did you mean 'steps'"): load_config(path)
     with pytest.raises(FileNotFoundError, match='does not exist'): load_config(tmp_path / 'missing.toml')
+
+def test_submitit_local_backend(models):
+    "The submitit backend (its local executor here; Slurm on a cluster) runs the same job."
+    job = launch(job_config(models / 'sub', steps=20, ckpt_every=10, eval_every=20), backend='submitit', cluster='local',
+                 timeout_min=5)
+    assert job.wait(120) == 'done', job.logs()
+    assert job.status()['step'] == 20 and final_state(models / 'sub')['step'] == 20
