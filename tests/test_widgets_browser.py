@@ -144,8 +144,8 @@ def test_live_widgets_in_jupyterlab(browser, lab):
         tracebacks = pg.evaluate("""[...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
                                     .map(e => e.innerText)""")
         assert not tracebacks, tracebacks
-        pg.wait_for_function(f"[...document.querySelectorAll('{plots}')].every(g => g.querySelector('.main-svg .plot .trace'))",
-                             timeout=30_000)
+        pg.wait_for_function(f"[...document.querySelectorAll('{plots}')].every(g => g.querySelector('.trace') && g.querySelector('.hm'))",
+                             timeout=60_000)   # both figures drawn: their traces and heat maps
         gd = f"document.querySelectorAll('{plots}')[1]"
         z = lambda: torch.tensor(pg.evaluate(f"{gd}.data[0].z"))
         torch.testing.assert_close(z(), expected_weights(0, 0), atol=1e-6, rtol=0)
