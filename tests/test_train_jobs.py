@@ -88,9 +88,9 @@ def test_ddp_and_fsdp_two_gloo_processes_match_one(models):
     "Same global batch on 1 process and on 2 DDP (or FSDP) processes: the same losses within float32 reduction-order noise."
     one = launch(job_config(models / 'one', steps=30, eval_every=30))
     two = launch(job_config(models / 'two', steps=30, eval_every=30), nproc=2, backend='torchrun')
+    fsdp = launch(job_config(models / 'fsdp', steps=30, eval_every=30, parallel='fsdp'), nproc=2, backend='torchrun')
     assert one.wait(120) == 'done', one.logs()
     assert two.wait(180) == 'done', two.logs()
-    fsdp = launch(job_config(models / 'fsdp', steps=30, eval_every=30, parallel='fsdp'), nproc=2, backend='torchrun')
     assert fsdp.wait(180) == 'done', fsdp.logs()
     h1 = final_state(models / 'one')['history']
     w1 = final_state(models / 'one')['model']
