@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT   := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: setup tour test check-export nbtest pytest docs lab bench clean
+.PHONY: setup tour test check-export nbtest pytest docs readme lab bench clean
 
 setup: $(STAMP)
 
@@ -37,13 +37,17 @@ check-export: $(STAMP)
 	@rm -rf .check && echo "library and notebooks are in sync"
 
 nbtest: $(STAMP)
-	TRITON_INTERPRET=1 $(BIN)/nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=1 TRITON_INTERPRET=1 $(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest: $(STAMP)
-	TRITON_INTERPRET=1 $(BIN)/pytest -n 2 tests
+	OMP_NUM_THREADS=1 TRITON_INTERPRET=1 $(BIN)/pytest -n 2 tests
 
-docs: $(STAMP)
+docs: $(STAMP) readme
 	$(BIN)/nc docs
+
+# README.md is generated from nbs/index.ipynb (run, then written as GitHub markdown); a test checks it is current.
+readme: $(STAMP)
+	$(PY) -c "from neuralcircuits.docs_site import build_readme; build_readme()"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab nbs $(if $(filter 0,$(shell id -u)),--allow-root)

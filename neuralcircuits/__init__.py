@@ -6,10 +6,10 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/api.ipynb #e39f174f
+# %% ../nbs/api.ipynb #493eee82
 import importlib
 
-# %% ../nbs/api.ipynb #159a0e04
+# %% ../nbs/api.ipynb #ea375cc2
 _packages = ('axes', 'configs', 'zoo', 'blocks', 'circuits', 'probe', 'widgets', 'kernels', 'train')
 _functions = {'diagram': 'neuralcircuits.circuits'}
 
