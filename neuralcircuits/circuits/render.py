@@ -69,6 +69,8 @@ def _text(T: Trace, op: Op) -> str:
         bd = [f"{' '.join(x.label(i) for i in is_)} &#8594; {o.label(j)}" for is_, j in a.get('binds', [])]
         return _esc(op.name) + ('<BR/>' + '<BR/>'.join(_esc_arrow(s) for s in sp + bd) if sp or bd else '')
     if op.kind in ('Index', 'Concat') and a.get('axis'): return f"{_esc(op.name)} over {_esc(a['axis'])}"
+    if op.params:   # a learned tensor used directly (a static mixing matrix, a gate): bold, by its own name
+        return f"{_esc(op.name.strip('_'))} <B>{_esc(op.params[0].rsplit('.', 1)[-1])}</B>"
     return _esc(op.name.strip('_')) + _esc(_scalar(op))
 
 def _esc_arrow(s: str) -> str: return _esc(s).replace('&amp;#8594;', '&#8594;')
@@ -85,12 +87,12 @@ def box(T: Trace, op: Op, nid: str, cost: bool = False, before: list[str] = ()) 
     extra = _cost_line(op, cost) if cost else ''
     if op.kind == 'Attention': return _attention_box(T, op, nid, extra)
     if op.kind == 'Create': return f'{nid} [shape=plaintext, fontsize=9, fontcolor="#777777", label=<{_esc(op.name)}{extra}>];'
-    if op.kind == 'Add':
+    if op.kind == 'Add' and not op.params:
         res = op.attrs.get('residual')
         return f'{nid} [shape=circle, label="+", width=0.3, fixedsize=true, penwidth={2 if res else 1}{", color=" + chr(34) + "#3a5fcd" + chr(34) if res else ""}{", xlabel=<" + extra[5:] + ">" if extra else ""}];'
     if op.kind == 'Contraction':
         return f'{nid} [shape=invhouse, orientation=90, style=filled, fillcolor="{fill}", label=<{text}{extra}>];'
-    bold = op.kind == 'Linear'
+    bold = op.kind == 'Linear' or bool(op.params)
     cell = f'<TD PORT="f" BORDER="{2 if bold else 1}" STYLE="rounded" BGCOLOR="{fill}" CELLPADDING="4">{text}{extra}</TD>'
     rows = f'<TR>{cell}</TR>'
     if acted(T, op) is not None: rows += '<TR><TD PORT="bp" CELLPADDING="0"><FONT COLOR="#9a9a9a">&#8212;&#8212;&#8212;</FONT></TD></TR>'
