@@ -24,7 +24,7 @@ class Block:
     modules: list = field(default_factory=list)   # the nn.Module of each call, for weight-reuse checks
     count: int = 1
     paths: list[str] = field(default_factory=list)
-    shared: bool = False
+    shared: bool | str = False                     # True: one set of weights; 'partly': same modules, per-call weights
     reused: int = 1                                # calls of this very module in the whole forward
     collapsed: bool = False
     reps: list = field(default_factory=list)       # items of every repetition, the first drawn
@@ -111,6 +111,13 @@ def _prefix(paths: list[str]) -> str:
 
 def _modules(items: list) -> list: return [m for it in items if isinstance(it, Block) for m in it.modules[:1]]
 
+def _weights(items: list) -> list[str]: return [p for it in items for op in _all_ops(it) for p in op.params]
+
+def _sharing(reps: list) -> bool | str:
+    "True: every repetition runs the same modules on the same weights; 'partly': same modules, some weights per call."
+    if not all(all(x is y for x, y in zip(_modules(reps[0]), _modules(r))) for r in reps): return False
+    return True if all(_weights(r) == _weights(reps[0]) for r in reps) else 'partly'
+
 def _produced(T: Trace, items: list) -> set[int]:
     return {o for it in items for op in (_all_ops(it)) for o in op.outputs}
 
@@ -136,7 +143,7 @@ def fold(T: Trace, b: Block, max_period: int = 16) -> Block:
         k = _chained(T, reps)
         reps = reps[:k]
         if k > 1 and any(isinstance(x, Block) for x in items[i:i + p]):
-            shared = all(all(x is y for x, y in zip(_modules(reps[0]), _modules(r))) for r in reps)
+            shared = _sharing(reps)
             if p == 1:
                 g = reps[0][0]
                 g.paths, g.modules = [r[0].path for r in reps], [r[0].modules[0] for r in reps]

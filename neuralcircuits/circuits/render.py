@@ -198,7 +198,8 @@ class Painter:
         if b.count > 1:
             first, last = b.paths[0], b.paths[-1]
             where = _esc(first) if b.shared else f"{_esc(first)} &#8230; {_esc(last)}"
-            how = f"same weights, called &#215;{b.count}" if b.shared else "distinct weights"
+            how = (f"same weights, called &#215;{b.count}" if b.shared is True else
+                   f"same modules, called &#215;{b.count}, some weights per call" if b.shared else "distinct weights")
             head = f"( {head or _esc(b.path)} ) &#215;{b.count}   {where}  ({how})"
         elif b.reused > 1: head += f"  (shared: called {b.reused}&#215;)"
         if self.cost:
