@@ -19,8 +19,9 @@ def mixed_import_cells(nb: dict) -> list[str]:
             continue
         try: tree = ast.parse(src)
         except SyntaxError: continue
-        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-        if top and len(top) < len(tree.body) and 'nbdev_export()' not in src: bad.append(src[:80])
+        imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        pure = all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
+        if imports and not pure and 'nbdev_export()' not in src: bad.append(src[:80])
     return bad
 
 

@@ -14,7 +14,7 @@ from torch.utils import _pytree as pytree
 from .. import axes as ncaxes
 
 # %% auto #0
-__all__ = ['Ref', 'Value', 'Op', 'Call', 'func_name', 'Recorder', 'Trace', 'CaptureError', 'call_args', 'capture', 'replay',
+__all__ = ['Ref', 'Value', 'Op', 'Call', 'func_name', 'Trace', 'Recorder', 'CaptureError', 'call_args', 'capture', 'replay',
            'same']
 
 # %% ../../nbs/circuits/capture.ipynb #5b366d38
@@ -86,6 +86,36 @@ def _mutates(name: str) -> bool:
     "Whether a function named `name` writes into its first argument and may return nothing."
     return name in _MUTATORS
 
+# %% ../../nbs/circuits/capture.ipynb #42181d98
+_DTYPES = {d: str(d)[6:] for d in (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int32, torch.bool)}
+
+class Trace:
+    "The record of one forward: values, ops, module calls, and how to find the parameters again."
+    def __init__(self, model: nn.Module):
+        self.model, self.values, self.ops, self.calls = model, [], [], []
+        self.latest, self._keep, self.consts, self.stack = {}, [], {}, []
+        self.param_names = {}
+        for n, p in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
+            self.param_names.setdefault(id(p), n)
+        self.inputs, self.outputs, self.in_template, self.out_template = [], [], None, None
+        self.rng_state, self.flops_total = None, None
+
+    def _new(self, t: torch.Tensor, source: str, name: str = '', producer: int | None = None) -> int:
+        v = Value(len(self.values), tuple(t.shape), _DTYPES.get(t.dtype) or str(t.dtype)[6:], source, name, producer)
+        self.values.append(v); self._keep.append(t); self.latest[id(t)] = v.id
+        if source == 'const': self.consts[v.id] = t
+        return v.id
+
+    def _value_of(self, t: torch.Tensor) -> int:
+        "The newest value of tensor `t`, adding it as a parameter or constant the first time it is seen."
+        vid = self.latest.get(id(t))
+        if vid is None:
+            pname = self.param_names.get(id(t))
+            vid = self._new(t, 'param' if pname is not None else 'const', pname or '')
+        tags = ncaxes.names(t) if ncaxes._tags else None
+        if tags is not None and len(tags) == len(self.values[vid].shape): self.values[vid].tags = tuple(tags)
+        return vid
+
 # %% ../../nbs/circuits/capture.ipynb #60f9c68e
 class Recorder(TorchFunctionMode):
     "Records torch calls into a `Trace` while active; module hooks push and pop the current module call."
@@ -122,36 +152,6 @@ def _leaves(obj) -> list:
     if isinstance(obj, (tuple, list)): return [l for o in obj for l in _leaves(o)]
     if isinstance(obj, dict): return [l for v in obj.values() for l in _leaves(v)]
     return [obj]
-
-# %% ../../nbs/circuits/capture.ipynb #42181d98
-_DTYPES = {d: str(d)[6:] for d in (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int32, torch.bool)}
-
-class Trace:
-    "The record of one forward: values, ops, module calls, and how to find the parameters again."
-    def __init__(self, model: nn.Module):
-        self.model, self.values, self.ops, self.calls = model, [], [], []
-        self.latest, self._keep, self.consts, self.stack = {}, [], {}, []
-        self.param_names = {}
-        for n, p in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
-            self.param_names.setdefault(id(p), n)
-        self.inputs, self.outputs, self.in_template, self.out_template = [], [], None, None
-        self.rng_state, self.flops_total = None, None
-
-    def _new(self, t: torch.Tensor, source: str, name: str = '', producer: int | None = None) -> int:
-        v = Value(len(self.values), tuple(t.shape), _DTYPES.get(t.dtype) or str(t.dtype)[6:], source, name, producer)
-        self.values.append(v); self._keep.append(t); self.latest[id(t)] = v.id
-        if source == 'const': self.consts[v.id] = t
-        return v.id
-
-    def _value_of(self, t: torch.Tensor) -> int:
-        "The newest value of tensor `t`, adding it as a parameter or constant the first time it is seen."
-        vid = self.latest.get(id(t))
-        if vid is None:
-            pname = self.param_names.get(id(t))
-            vid = self._new(t, 'param' if pname is not None else 'const', pname or '')
-        tags = ncaxes.names(t) if ncaxes._tags else None
-        if tags is not None and len(tags) == len(self.values[vid].shape): self.values[vid].tags = tuple(tags)
-        return vid
 
 # %% ../../nbs/circuits/capture.ipynb #af8afe0f
 def _record(self: Trace, func, name, args, kwargs, out):

@@ -11,7 +11,7 @@ from .data import Task, task as make_task
 from .loop import FitConfig, fit
 
 # %% auto #0
-__all__ = ['WIDTH_FIELDS', 'Budget', 'match_params', 'compare', 'Comparison']
+__all__ = ['WIDTH_FIELDS', 'Budget', 'match_params', 'Comparison', 'compare']
 
 # %% ../../nbs/train/compare.ipynb #040be90b
 @dataclass
@@ -41,31 +41,6 @@ def match_params(entry, cfg, params: int, step: int = 2, limit: int = 8192):
         if n > 2 * params: break
     if best is None: raise ValueError(f"{entry.key}: no width up to {limit} gives a valid config")
     return best[1]
-
-# %% ../../nbs/train/compare.ipynb #6b708967
-def compare(keys: list[str], task: str | Task = 'recall', budget: int | Budget = 200, *, seeds=(0,),
-            cfg: FitConfig | None = None, size: str = 'tiny', progress: bool = True, **task_args) -> Comparison:
-    "Train the zoo entries `keys` on `task` under the same `budget` (steps, or a `Budget`) and seeds."
-    from neuralcircuits import zoo
-    budget = Budget(steps=budget) if isinstance(budget, int) else budget
-    data = make_task(task, **task_args)
-    base = cfg or FitConfig(warmup=min(100, budget.steps // 10), eval_every=max(1, budget.steps // 5), eval_batches=4)
-    base = base.replace(steps=budget.steps, max_seconds=float(budget.seconds), progress=progress)
-    entries = [zoo.entry(k) for k in keys]  # unknown keys fail before any training
-    rows, histories = [], {}
-    for e in entries:
-        mcfg = (e.tiny if size == 'tiny' else e.config)
-        mcfg = mcfg.replace(**{k: v for k, v in data.model_overrides.items() if hasattr(mcfg, k)})
-        if budget.params: mcfg = match_params(e, mcfg, budget.params)
-        for seed in seeds:
-            torch.manual_seed(seed)
-            model = e.model(mcfg)
-            result = fit(model, data, base.replace(seed=seed))
-            histories[(e.key, seed)] = result.history
-            rows.append(dict(key=e.key, seed=seed, params=sum(p.numel() for p in model.parameters()), steps=result.steps,
-                             train_loss=result.train_loss, val_loss=result.val_loss, val_acc=result.last('val_acc'),
-                             seconds=result.seconds))
-    return Comparison(rows, histories, data.name)
 
 # %% ../../nbs/train/compare.ipynb #0fd9257a
 class Comparison:
@@ -108,3 +83,28 @@ def _plot(self, metric: str = 'val_loss'):
     return fig
 
 Comparison.plot = _plot
+
+# %% ../../nbs/train/compare.ipynb #6b708967
+def compare(keys: list[str], task: str | Task = 'recall', budget: int | Budget = 200, *, seeds=(0,),
+            cfg: FitConfig | None = None, size: str = 'tiny', progress: bool = True, **task_args) -> Comparison:
+    "Train the zoo entries `keys` on `task` under the same `budget` (steps, or a `Budget`) and seeds."
+    from neuralcircuits import zoo
+    budget = Budget(steps=budget) if isinstance(budget, int) else budget
+    data = make_task(task, **task_args)
+    base = cfg or FitConfig(warmup=min(100, budget.steps // 10), eval_every=max(1, budget.steps // 5), eval_batches=4)
+    base = base.replace(steps=budget.steps, max_seconds=float(budget.seconds), progress=progress)
+    entries = [zoo.entry(k) for k in keys]  # unknown keys fail before any training
+    rows, histories = [], {}
+    for e in entries:
+        mcfg = (e.tiny if size == 'tiny' else e.config)
+        mcfg = mcfg.replace(**{k: v for k, v in data.model_overrides.items() if hasattr(mcfg, k)})
+        if budget.params: mcfg = match_params(e, mcfg, budget.params)
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = e.model(mcfg)
+            result = fit(model, data, base.replace(seed=seed))
+            histories[(e.key, seed)] = result.history
+            rows.append(dict(key=e.key, seed=seed, params=sum(p.numel() for p in model.parameters()), steps=result.steps,
+                             train_loss=result.train_loss, val_loss=result.val_loss, val_acc=result.last('val_acc'),
+                             seconds=result.seconds))
+    return Comparison(rows, histories, data.name)

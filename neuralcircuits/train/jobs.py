@@ -13,7 +13,7 @@ from .loop import FitConfig, FitResult, fit, loss_figure
 
 # %% auto #0
 __all__ = ['WORKER', 'FINISHED', 'JobConfig', 'load_config', 'model_config', 'build_model', 'check', 'write_status', 'run_config',
-           'main', 'launch', 'Job']
+           'main', 'Job', 'launch']
 
 # %% ../../nbs/train/jobs.ipynb #f6af5033
 @dataclass
@@ -151,54 +151,6 @@ def main(argv: list[str] | None = None) -> int:
 
 WORKER = "import sys; from neuralcircuits.train.jobs import main; sys.exit(main())"
 
-# %% ../../nbs/train/jobs.ipynb #a21d05b9
-def _command(backend: str, nproc: int, config_path: pathlib.Path, resume: bool) -> list[str]:
-    "The command line that runs the job."
-    job = ['-c', WORKER, str(config_path)] + (['--resume'] if resume else [])
-    if backend == 'local':
-        if nproc != 1: raise ValueError(f"backend='local' runs one process, got nproc={nproc}; use backend='torchrun'")
-        return [sys.executable, *job]
-    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}',
-            '--no-python', sys.executable, *job]
-
-# %% ../../nbs/train/jobs.ipynb #e943da2b
-def launch(cfg, nproc: int = 1, backend: str = 'local', resume: bool = False, **cluster) -> Job:
-    "Start the job `cfg` (JobConfig, dict or config file) in the background; `cluster`: submitit parameters."
-    if backend not in ('local', 'torchrun', 'submitit'):
-        raise ValueError(f"backend must be 'local', 'torchrun' or 'submitit', got {backend!r}")
-    if nproc < 1: raise ValueError(f"nproc must be >= 1, got {nproc}")
-    cfg = load_config(cfg)
-    check(cfg, nproc)
-    out = pathlib.Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
-    cfg.out_dir = str(out.resolve())
-    config_path = out / 'config.json'
-    config_path.write_text(json.dumps(cfg.to_dict(), indent=1))
-    write_status(out, state='starting')
-    if backend == 'submitit': return _launch_submitit(out, config_path, nproc, resume, cluster)
-    cmd = _command(backend, nproc, config_path, resume)
-    with open(out / 'log.txt', 'ab') as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
-    (out / 'job.json').write_text(json.dumps(dict(backend=backend, nproc=nproc, pid=proc.pid, cmd=cmd)))
-    return Job(out, proc)
-
-# %% ../../nbs/train/jobs.ipynb #6f766de1
-def _submitit_entry(config_path: str, resume: bool, nproc: int):
-    if nproc > 1:
-        from submitit.helpers import TorchDistributedEnvironment
-        TorchDistributedEnvironment().export()
-    run_config(config_path, resume=resume)
-    return 'done'
-
-def _launch_submitit(out, config_path, nproc, resume, cluster) -> Job:
-    import submitit
-    executor = submitit.AutoExecutor(folder=out / 'submitit', cluster=cluster.pop('cluster', None))
-    if nproc > 1: cluster.setdefault('tasks_per_node', nproc)
-    if cluster: executor.update_parameters(**cluster)
-    sjob = executor.submit(_submitit_entry, str(config_path), resume, nproc)
-    (out / 'job.json').write_text(json.dumps(dict(backend='submitit', nproc=nproc, job_id=str(sjob.job_id))))
-    return Job(out, submitit_job=sjob)
-
 # %% ../../nbs/train/jobs.ipynb #42972e52
 FINISHED = ('done', 'time', 'stopped', 'failed', 'killed')
 
@@ -311,3 +263,51 @@ def _watch(self, every: float = 1.0):
     return widget
 
 Job.__repr__, Job.plot, Job.watch = _repr, _plot, _watch
+
+# %% ../../nbs/train/jobs.ipynb #a21d05b9
+def _command(backend: str, nproc: int, config_path: pathlib.Path, resume: bool) -> list[str]:
+    "The command line that runs the job."
+    job = ['-c', WORKER, str(config_path)] + (['--resume'] if resume else [])
+    if backend == 'local':
+        if nproc != 1: raise ValueError(f"backend='local' runs one process, got nproc={nproc}; use backend='torchrun'")
+        return [sys.executable, *job]
+    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}',
+            '--no-python', sys.executable, *job]
+
+# %% ../../nbs/train/jobs.ipynb #e943da2b
+def launch(cfg, nproc: int = 1, backend: str = 'local', resume: bool = False, **cluster) -> Job:
+    "Start the job `cfg` (JobConfig, dict or config file) in the background; `cluster`: submitit parameters."
+    if backend not in ('local', 'torchrun', 'submitit'):
+        raise ValueError(f"backend must be 'local', 'torchrun' or 'submitit', got {backend!r}")
+    if nproc < 1: raise ValueError(f"nproc must be >= 1, got {nproc}")
+    cfg = load_config(cfg)
+    check(cfg, nproc)
+    out = pathlib.Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
+    cfg.out_dir = str(out.resolve())
+    config_path = out / 'config.json'
+    config_path.write_text(json.dumps(cfg.to_dict(), indent=1))
+    write_status(out, state='starting')
+    if backend == 'submitit': return _launch_submitit(out, config_path, nproc, resume, cluster)
+    cmd = _command(backend, nproc, config_path, resume)
+    with open(out / 'log.txt', 'ab') as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    (out / 'job.json').write_text(json.dumps(dict(backend=backend, nproc=nproc, pid=proc.pid, cmd=cmd)))
+    return Job(out, proc)
+
+# %% ../../nbs/train/jobs.ipynb #6f766de1
+def _submitit_entry(config_path: str, resume: bool, nproc: int):
+    if nproc > 1:
+        from submitit.helpers import TorchDistributedEnvironment
+        TorchDistributedEnvironment().export()
+    run_config(config_path, resume=resume)
+    return 'done'
+
+def _launch_submitit(out, config_path, nproc, resume, cluster) -> Job:
+    import submitit
+    executor = submitit.AutoExecutor(folder=out / 'submitit', cluster=cluster.pop('cluster', None))
+    if nproc > 1: cluster.setdefault('tasks_per_node', nproc)
+    if cluster: executor.update_parameters(**cluster)
+    sjob = executor.submit(_submitit_entry, str(config_path), resume, nproc)
+    (out / 'job.json').write_text(json.dumps(dict(backend='submitit', nproc=nproc, job_id=str(sjob.job_id))))
+    return Job(out, submitit_job=sjob)

@@ -14,7 +14,7 @@ from ...blocks import TransformerConfig, TransformerLM, Block
 from .. import register, Paper, token_input
 
 # %% auto #0
-__all__ = ['PhaseRMSNorm', 'PhaseRotation', 'ThreePhaseBlock', 'horn', 'ThreePhaseConfig', 'ThreePhaseLM']
+__all__ = ['PhaseRMSNorm', 'PhaseRotation', 'ThreePhaseConfig', 'ThreePhaseBlock', 'horn', 'ThreePhaseLM']
 
 # %% ../../../nbs/zoo/residual/three_phase.ipynb #b9aab29c
 class PhaseRMSNorm(nn.Module):
@@ -53,21 +53,6 @@ class PhaseRotation(nn.Module):
         y = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-2).flatten(-3)
         return name(y, 'b t m') if y.ndim == 3 else y
 
-# %% ../../../nbs/zoo/residual/three_phase.ipynb #f20b9ce9
-class ThreePhaseBlock(Block):
-    "Pre-norm block with per-phase RMSNorms and a phase rotation between attention and the MLP."
-    def __init__(self, cfg: ThreePhaseConfig):
-        super().__init__(cfg)
-        self.attn.norm, self.mlp.norm = PhaseRMSNorm(cfg.d_model, cfg.n_phases), PhaseRMSNorm(cfg.d_model, cfg.n_phases)
-        self.rotate = PhaseRotation(cfg.d_model, cfg.n_phases) if cfg.rotation else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, t, m) -> (b, t, m)
-        return self.mlp(self.rotate(self.attn(x)))
-
-def horn(t: int, start: int = 0, device=None) -> torch.Tensor:
-    "Gabriel's horn r(p) = 1 / (p + 1) for positions start .. start+t-1: (t,)."
-    return 1.0 / torch.arange(start + 1, start + t + 1, device=device, dtype=torch.float32)
-
 # %% ../../../nbs/zoo/residual/three_phase.ipynb #98432717
 @dataclass
 class ThreePhaseConfig(TransformerConfig):
@@ -87,6 +72,21 @@ class ThreePhaseConfig(TransformerConfig):
         self.require(self.d_model % (2 * self.n_phases) == 0, 'n_phases', f"2*n_phases must divide d_model={self.d_model}")
         self.require(self.n_heads % self.n_phases == 0, 'n_heads', f"must be a multiple of n_phases={self.n_phases}")
         self.require(self.kv_heads % self.n_phases == 0, 'n_kv_heads', f"must be a multiple of n_phases={self.n_phases}")
+
+# %% ../../../nbs/zoo/residual/three_phase.ipynb #f20b9ce9
+class ThreePhaseBlock(Block):
+    "Pre-norm block with per-phase RMSNorms and a phase rotation between attention and the MLP."
+    def __init__(self, cfg: ThreePhaseConfig):
+        super().__init__(cfg)
+        self.attn.norm, self.mlp.norm = PhaseRMSNorm(cfg.d_model, cfg.n_phases), PhaseRMSNorm(cfg.d_model, cfg.n_phases)
+        self.rotate = PhaseRotation(cfg.d_model, cfg.n_phases) if cfg.rotation else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, t, m) -> (b, t, m)
+        return self.mlp(self.rotate(self.attn(x)))
+
+def horn(t: int, start: int = 0, device=None) -> torch.Tensor:
+    "Gabriel's horn r(p) = 1 / (p + 1) for positions start .. start+t-1: (t,)."
+    return 1.0 / torch.arange(start + 1, start + t + 1, device=device, dtype=torch.float32)
 
 # %% ../../../nbs/zoo/residual/three_phase.ipynb #f04c8fa9
 @register('three_phase', paper=Paper('Three-Phase Transformer', '2604.14430', 2026, 'Abu Ayyash'), family='residual',
