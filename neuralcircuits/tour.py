@@ -10,7 +10,7 @@ import torch
 from . import zoo
 
 # %% auto #0
-__all__ = ['line_chart', 'write_report', 'tour_model', 'tour']
+__all__ = ['line_chart', 'write_report', 'tour_model', 'tour', 'continue_text']
 
 # %% ../nbs/tour.ipynb #f9e02e4b
 def line_chart(series: dict[str, list[tuple[float, float]]], width: int = 560, height: int = 240,
@@ -74,7 +74,7 @@ def tour(out: str | Path = 'out/tour.html', seconds: float = 60.0, seed: int = 0
     print(f"after {result.steps} steps ({result.seconds:.0f} s): train loss {result.train_loss:.3f}, "
           f"validation loss {result.val_loss:.3f}")
     g = torch.Generator().manual_seed(seed)
-    sample = data.decode(model.generate(data.encode(prompt)[None], n_chars, temperature=0.8, top_k=20, generator=g)[0])
+    sample = data.decode(continue_text(model, data.encode(prompt)[None], n_chars, generator=g)[0])
     print(f"\n--- a sample ---\n{sample}\n---------------")
     sections = [('The zoo', table._repr_html_()),
                 ('Training', _training_html(result, n_params, data, cfg)),
@@ -83,6 +83,17 @@ def tour(out: str | Path = 'out/tour.html', seconds: float = 60.0, seed: int = 0
     path = write_report(out, 'neuralcircuits tour', sections)
     print(f"report written to {path}")
     return path
+
+def continue_text(model, tokens: torch.Tensor, n: int, temperature: float = 0.8, top_k: int = 20,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    "Continue `tokens` (b, t) by `n` tokens, sliding a window of the model's `max_len` when the text outgrows it."
+    window = model.cfg.max_len
+    while n > 0:
+        context = tokens[:, -(window // 2):] if tokens.shape[1] + n > window else tokens  # keep half a window as context
+        k = min(n, window - context.shape[1])
+        new = model.generate(context, k, temperature=temperature, top_k=top_k, generator=generator)[:, context.shape[1]:]
+        tokens, n = torch.cat((tokens, new), dim=1), n - k
+    return tokens
 
 def _training_html(result, n_params: int, data, cfg) -> str:
     "Losses, sizes and the loss curves of a fit result."

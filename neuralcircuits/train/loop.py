@@ -276,7 +276,7 @@ def fit(model: nn.Module, data: Task, cfg: FitConfig | None = None, *, out_dir=N
                 if evaluate_now: rows[-1].update(evaluate(model, data, cfg, device, dtype))
                 history += rows
                 if log: log.write(rows)
-                if bar: bar.update(len(rows)); bar.set_postfix(loss=f"{rows[-1]['train_loss']:.4f}", refresh=False)
+                if bar: _advance(bar, cfg, len(rows), step, time.perf_counter() - start, rows[-1]['train_loss'])
                 if save_now and out_dir and (rank == 0 or sharded): _save(out_dir, model, opt, scaler, step, history, cfg, sharded, rank)
                 if halt: break
     finally:
@@ -288,7 +288,15 @@ def fit(model: nn.Module, data: Task, cfg: FitConfig | None = None, *, out_dir=N
 def _progress(cfg: FitConfig, step: int, rank: int):
     if not cfg.progress or rank != 0: return None
     from tqdm.auto import tqdm
+    if cfg.max_seconds:  # a time budget: the bar fills with seconds, the step count goes in the postfix
+        return tqdm(total=round(cfg.max_seconds), desc='fit', unit='s', mininterval=0.5,
+                    bar_format='{l_bar}{bar}| {n:.0f}/{total} s [{elapsed}{postfix}]')
     return tqdm(total=cfg.steps, initial=step, desc='fit', unit='step', mininterval=0.5)
+
+def _advance(bar, cfg: FitConfig, n_steps: int, step: int, elapsed: float, loss: float):
+    "Move the progress bar by `n_steps` steps (or to `elapsed` seconds under a time budget) and show the loss."
+    if cfg.max_seconds: bar.update(min(elapsed, bar.total) - bar.n); bar.set_postfix(step=step, loss=f"{loss:.4f}", refresh=False)
+    else: bar.update(n_steps); bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
 def _save(out_dir, model, opt, scaler, step, history, cfg, sharded=False, rank=0):
     if sharded:  # every process takes part in gathering the full state; the first writes it
