@@ -107,7 +107,9 @@ def _contract_rules(T: Trace, op: Op, N, outs) -> list:
     if op.name == 'baddbmm': a, b = x[1], x[2]
     na, nb, out = N(a), N(b), V[outs[0]].shape
     op.attrs['contract'] = [V[a].label(len(V[a].shape) - 1)]
-    if len(V[a].shape) < 2 or len(V[b].shape) < 2: return [[None] * len(out)]
+    if len(V[a].shape) == 1 and len(V[b].shape) == 1: return [[]]               # dot product: a scalar
+    if len(V[b].shape) == 1: return [list(na[:-1])]                            # (..., i, j) @ (j,) -> (..., i)
+    if len(V[a].shape) == 1: return [list(nb[:-2]) + [nb[-1]]]                 # (j,) @ (..., j, k) -> (..., k)
     batch = _broadcast([(V[a].shape[:-2], na[:-2]), (V[b].shape[:-2], nb[:-2])], out[:-2])
     return [batch + [na[-2], nb[-1]]]
 
