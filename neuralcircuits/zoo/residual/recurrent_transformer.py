@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from ...axes import name
 from ...blocks import TransformerConfig, TransformerLM, Block, Attention, KVCache
-from ...blocks.attention import expand_groups
+from ...blocks.attention import expand_groups, kv_caching
 from .. import register, Paper, token_input
 
 # %% auto #0
@@ -134,12 +134,6 @@ def set_form(model: nn.Module, form: str) -> nn.Module:
         if isinstance(m, RecurrentBlock): m.form = form
     return model
 
-import contextlib
-@contextlib.contextmanager
 def recurrent_caching(model: nn.Module):
     "Give every recurrent block an empty cache of its output keys/values inside the `with` block."
-    layers = [m for m in model.modules() if isinstance(m, RecurrentBlock)]
-    for m in layers: m.cache = KVCache()
-    try: yield [m.cache for m in layers]
-    finally:
-        for m in layers: m.cache = None
+    return kv_caching(model, RecurrentBlock)
