@@ -44,10 +44,13 @@ def match_params(entry, cfg, params: int, step: int = 2, limit: int = 8192):
 
 # %% ../../nbs/train/compare.ipynb #0fd9257a
 class Comparison:
-    "Rows per (key, seed), histories, a table averaged over seeds, and a plot."
+    "Rows per (key, seed), the fit results (trained models, histories), a table averaged over seeds, and a plot."
     cols = ('key', 'params', 'steps', 'train_loss', 'val_loss', 'val_acc', 'seconds')
-    def __init__(self, rows: list[dict], histories: dict, task: str):
-        self.rows, self.histories, self.task = rows, histories, task
+    def __init__(self, rows: list[dict], results: dict, task: str):
+        self.rows, self.results, self.task = rows, results, task
+
+    @property
+    def histories(self) -> dict: return {k: r.history for k, r in self.results.items()}
 
     def table(self) -> list[dict]:
         "One row per key: parameter count, steps and the metrics averaged over seeds."
@@ -86,25 +89,28 @@ Comparison.plot = _plot
 
 # %% ../../nbs/train/compare.ipynb #6b708967
 def compare(keys: list[str], task: str | Task = 'recall', budget: int | Budget = 200, *, seeds=(0,),
-            cfg: FitConfig | None = None, size: str = 'tiny', progress: bool = True, **task_args) -> Comparison:
-    "Train the zoo entries `keys` on `task` under the same `budget` (steps, or a `Budget`) and seeds."
+            cfg: FitConfig | None = None, size: str = 'tiny', configs: dict[str, dict] | None = None,
+            progress: bool = True, **task_args) -> Comparison:
+    "Train the zoo entries `keys` on `task` under the same `budget` and seeds; `configs`: model overrides per key."
     from neuralcircuits import zoo
     budget = Budget(steps=budget) if isinstance(budget, int) else budget
     data = make_task(task, **task_args)
     base = cfg or FitConfig(warmup=min(100, budget.steps // 10), eval_every=max(1, budget.steps // 5), eval_batches=4)
     base = base.replace(steps=budget.steps, max_seconds=float(budget.seconds), progress=progress)
     entries = [zoo.entry(k) for k in keys]  # unknown keys fail before any training
-    rows, histories = [], {}
+    configs = configs or {}
+    if set(configs) - set(keys): raise ValueError(f"configs has keys that are not compared: {sorted(set(configs) - set(keys))}")
+    rows, results = [], {}
     for e in entries:
-        mcfg = (e.tiny if size == 'tiny' else e.config)
+        mcfg = (e.tiny if size == 'tiny' else e.config).replace(**configs.get(e.key, {}))
         mcfg = mcfg.replace(**{k: v for k, v in data.model_overrides.items() if hasattr(mcfg, k)})
         if budget.params: mcfg = match_params(e, mcfg, budget.params)
         for seed in seeds:
             torch.manual_seed(seed)
             model = e.model(mcfg)
             result = fit(model, data, base.replace(seed=seed))
-            histories[(e.key, seed)] = result.history
+            results[(e.key, seed)] = result
             rows.append(dict(key=e.key, seed=seed, params=sum(p.numel() for p in model.parameters()), steps=result.steps,
                              train_loss=result.train_loss, val_loss=result.val_loss, val_acc=result.last('val_acc'),
                              seconds=result.seconds))
-    return Comparison(rows, histories, data.name)
+    return Comparison(rows, results, data.name)
