@@ -53,7 +53,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab nbs $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
-	$(BIN)/nc bench model
+	$(BIN)/nc bench all
 
 clean:
 	rm -rf _docs _proc out .check .pytest_cache
