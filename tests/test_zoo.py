@@ -2,7 +2,7 @@
 
 Adding an architecture adds a row here: the tests walk `zoo.keys()`, nothing lists the keys by hand.
 """
-import dataclasses, re
+import dataclasses, inspect, re
 from pathlib import Path
 import pytest, torch
 from neuralcircuits import zoo
@@ -56,10 +56,10 @@ def test_deterministic_under_seed(key):
 def test_has_a_docs_page(key):
     "The architecture's module is exported from a notebook that cites its paper."
     e = zoo.entry(key)
-    src = Path(__import__(e.model.__module__, fromlist=['_']).__file__).read_text()
-    m = re.search(r'File to edit: (\S+\.ipynb)', src)
+    module = Path(inspect.getfile(e.model))
+    m = re.search(r'File to edit: (\S+\.ipynb)', module.read_text())
     assert m, f"{key}: {e.model.__module__} is not exported from a notebook"
-    nb = (Path(__import__(e.model.__module__, fromlist=['_']).__file__).parent / m[1]).resolve()
+    nb = (module.parent / m[1]).resolve()
     assert nb.is_relative_to(NBS.resolve()) and nb.exists(), f"{key}: notebook {nb} is missing"
     text = nb.read_text()
     assert e.paper.arxiv_id in text, f"{key}: {nb.name} does not cite arXiv {e.paper.arxiv_id}"
