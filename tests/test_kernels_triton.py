@@ -45,24 +45,25 @@ def delta_inputs(b, h, t, dk, dv, seed=0):
     q, k = torch.randn(b, h, t, dk, generator=g), F.normalize(torch.randn(b, h, t, dk, generator=g), dim=-1)
     return q, k, torch.randn(b, h, t, dv, generator=g), torch.rand(b, h, t, generator=g), torch.randn(b, h, dk, dv, generator=g)
 
-@pytest.mark.parametrize('t,chunk', [(16, 16), (50, 16), (70, 32)])
+@pytest.mark.parametrize('t,chunk', [(16, 16), (64, 32), (150, 64)])
 def test_delta_rule_three_forms_agree(t, chunk):
+    "Shorter than the kernels' chunk of 64, exactly one chunk, two chunks and a partial one."
     q, k, v, beta, S0 = delta_inputs(1, 2, t, 16, 32)
     o_rec, S_rec = delta_rule_recurrent(q, k, v, beta, S0)
     o_chk, S_chk = delta_rule_chunked(q, k, v, beta, S0, chunk_size=chunk)
-    o_tri, S_tri = delta_rule(q, k, v, beta, S0, chunk_size=chunk, backend='triton')
+    o_tri, S_tri = delta_rule(q, k, v, beta, S0, backend='triton')
     for o, S in ((o_chk, S_chk), (o_tri, S_tri)): close(o, o_rec, 1e-5); close(S, S_rec, 1e-5)
 
 def test_delta_rule_grads_with_state():
-    q, k, v, beta, S0 = delta_inputs(1, 2, 40, 32, 16, seed=1)
-    compare(lambda *a: delta_rule(*a, chunk_size=16, backend='triton'), delta_rule_recurrent, [q, k, v, beta, S0])
+    q, k, v, beta, S0 = delta_inputs(1, 2, 100, 32, 16, seed=1)
+    compare(lambda *a: delta_rule(*a, backend='triton'), delta_rule_recurrent, [q, k, v, beta, S0])
 
 def test_delta_rule_state_carries_across_calls():
     "Two halves with the state handed over equal the whole sequence (the recurrent mode of a chunked model)."
-    q, k, v, beta, _ = delta_inputs(1, 2, 48, 16, 16, seed=2)
-    o_all, S_all = delta_rule(q, k, v, beta, chunk_size=16, backend='triton')
-    o1, S1 = delta_rule(q[:, :, :20], k[:, :, :20], v[:, :, :20], beta[:, :, :20], chunk_size=16, backend='triton')
-    o2, S2 = delta_rule(q[:, :, 20:], k[:, :, 20:], v[:, :, 20:], beta[:, :, 20:], S1, chunk_size=16, backend='triton')
+    q, k, v, beta, _ = delta_inputs(1, 2, 100, 16, 16, seed=2)
+    o_all, S_all = delta_rule(q, k, v, beta, backend='triton')
+    o1, S1 = delta_rule(q[:, :, :70], k[:, :, :70], v[:, :, :70], beta[:, :, :70], backend='triton')
+    o2, S2 = delta_rule(q[:, :, 70:], k[:, :, 70:], v[:, :, 70:], beta[:, :, 70:], S1, backend='triton')
     close(torch.cat([o1, o2], 2), o_all, 1e-5); close(S2, S_all, 1e-5)
 
 @pytest.mark.parametrize('causal,h,h_kv,d', [(True, 2, 2, 16), (True, 4, 1, 32), (False, 3, 1, 20), (True, 6, 2, 20)])

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['rms_forward', 'rms_backward']
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #2f0eda5f
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #d76ad6fd
 #| eval: false
 import torch
 import triton
@@ -22,7 +22,7 @@ def _rms_fwd(X, W, Y, R, n_rows, d, eps, BLOCK: tl.constexpr):
         tl.store(R + row, r)
         tl.store(Y + row * d + cols, (x * r * w).to(Y.dtype.element_ty), mask=mask)
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #924cef1f
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #85ca8b78
 #| eval: false
 @triton.jit
 def _rms_bwd(X, W, R, DY, DX, DW_PARTIAL, n_rows, d, BLOCK: tl.constexpr):
@@ -41,17 +41,20 @@ def _rms_bwd(X, W, R, DY, DX, DW_PARTIAL, n_rows, d, BLOCK: tl.constexpr):
         dw += dy * x_hat
     tl.store(DW_PARTIAL + tl.program_id(0) * d + cols, dw, mask=mask)
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #aa697b10
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #a8491e5e
 #| eval: false
-def _n_programs(x: torch.Tensor, n_rows: int) -> int:
-    if x.is_cuda: return max(1, min(n_rows, 4 * torch.cuda.get_device_properties(x.device).multi_processor_count))
-    return max(1, min(n_rows, 4))
+def _n_programs(x: torch.Tensor, n_rows: int, per_row: bool = False) -> int:
+    "How many programs to launch over `n_rows` rows (`per_row`: one per row on a GPU)."
+    if not x.is_cuda: return max(1, min(n_rows, 4))
+    if per_row: return max(1, n_rows)
+    return max(1, min(n_rows, 4 * torch.cuda.get_device_properties(x.device).multi_processor_count))
 
 def rms_forward(x2: torch.Tensor, weight: torch.Tensor, eps: float):
     "Fused forward on rows `x2` (n, d): returns y (n, d) and the inverse rms r (n) in fp32."
     n, d = x2.shape
     y, r = torch.empty_like(x2), torch.empty(n, device=x2.device, dtype=torch.float32)
-    _rms_fwd[(_n_programs(x2, n),)](x2, weight, y, r, n, d, eps, BLOCK=triton.next_power_of_2(d))
+    _rms_fwd[(_n_programs(x2, n, per_row=True),)](x2, weight, y, r, n, d, eps, BLOCK=triton.next_power_of_2(d),
+                                                 num_warps=8 if x2.is_cuda and d >= 2048 else 4)
     return y, r
 
 def rms_backward(x2, weight, r, dy):
