@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CHUNK', 'delta_forward', 'delta_backward']
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #c3aa9195
+# %% ../../nbs/kernels/triton_deltarule.ipynb #639a0ef8
 #| eval: false
 import torch
 import triton
@@ -22,7 +22,7 @@ def _unit_lower_inverse(A, C: tl.constexpr):
         inv = tl.where(rows[:, None] == i, row[None, :], inv)
     return inv
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #41228c31
+# %% ../../nbs/kernels/triton_deltarule.ipynb #95930e03
 #| eval: false
 @triton.jit
 def _sub_chunk(K, V, BETA, bh, t0, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
@@ -55,7 +55,7 @@ def _mm(a, b):
     "A product of fp32 tiles in full fp32."
     return tl.dot(a, b, input_precision='ieee')
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #5e527c18
+# %% ../../nbs/kernels/triton_deltarule.ipynb #b5114461
 #| eval: false
 @triton.jit
 def _delta_wy(K, V, BETA, W, U, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
@@ -88,7 +88,7 @@ def _delta_wy(K, V, BETA, W, U, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
     _store_rows(U, tl.dot(T20, vb0) + tl.dot(T21, vb1) + tl.dot(T22, vb2), bh, t0 + 32, T, dv, BV)
     _store_rows(U, tl.dot(T30, vb0) + tl.dot(T31, vb1) + tl.dot(T32, vb2) + tl.dot(T33, vb3), bh, t0 + 48, T, dv, BV)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #017b046c
+# %% ../../nbs/kernels/triton_deltarule.ipynb #a11f3f96
 #| eval: false
 @triton.jit
 def _delta_fwd(Q, K, W, U, H0, O, HT, STATES, T, dk, dv, scale,
@@ -119,13 +119,13 @@ def _delta_fwd(Q, K, W, U, H0, O, HT, STATES, T, dk, dv, scale,
         S += tl.dot(tl.trans(k), v_new)                                              # S <- S + K^T V'
     tl.store(HT + state_ptrs, S, mask=state_mask)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #6e3deb0f
+# %% ../../nbs/kernels/triton_deltarule.ipynb #475167d7
 #| eval: false
 CHUNK = 64
 
 def _launch(q) -> tuple[dict, dict]:
-    "The state pass's value block and launch options."
-    return (dict(BV=32), dict(num_warps=4)) if q.is_cuda else (dict(BV=16), {})
+    "The value block of the chunk pass and the launch options of both kernels."
+    return (dict(BV=16), dict(num_warps=2, num_stages=2)) if q.is_cuda else (dict(BV=16), {})
 
 def delta_forward(q, k, v, beta, initial_state, scale: float, store_states: bool = False):
     "Chunked delta rule forward: outputs (b, h, t, d_v) in q's dtype, final state (b, h, d_k, d_v) in fp32 (and the chunk states)."
@@ -133,18 +133,18 @@ def delta_forward(q, k, v, beta, initial_state, scale: float, store_states: bool
     dv = v.shape[-1]
     q, k, v, beta = (x.contiguous() for x in (q, k, v, beta))
     BK = max(16, triton.next_power_of_2(dk))
+    blocks, launch = _launch(q)
     w, u = torch.empty_like(k), torch.empty_like(v)
-    _delta_wy[(triton.cdiv(T, CHUNK), b * h)](k, v, beta, w, u, T, dk, dv, BK=BK, BV=max(16, triton.next_power_of_2(dv)))
+    _delta_wy[(triton.cdiv(T, CHUNK), b * h)](k, v, beta, w, u, T, dk, dv, BK=BK, BV=max(16, triton.next_power_of_2(dv)), **launch)
     o = torch.empty_like(v)
     ht = torch.empty(b, h, dk, dv, device=q.device, dtype=torch.float32)
     states = torch.empty(b, h, triton.cdiv(T, CHUNK), dk, dv, device=q.device, dtype=torch.float32) if store_states else ht
     h0 = initial_state.float().contiguous() if initial_state is not None else ht
-    blocks, launch = _launch(q)
     _delta_fwd[(triton.cdiv(dv, blocks['BV']), b * h)](q, k, w, u, h0, o, ht, states, T, dk, dv, scale,
         HAS_H0=initial_state is not None, STORE_STATES=store_states, BK=BK, **blocks, **launch)
     return (o, ht, states) if store_states else (o, ht)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #8c58c040
+# %% ../../nbs/kernels/triton_deltarule.ipynb #ba0113f4
 #| eval: false
 @triton.jit
 def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv, scale,
@@ -192,7 +192,7 @@ def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv
         tl.store(DBETA + bh * T + t, dbeta.to(DBETA.dtype.element_ty), mask=mt)
     tl.store(DH0 + bh * dk * dv + ck[:, None] * dv + cv[None, :], dS, mask=state_mask)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #379cac1b
+# %% ../../nbs/kernels/triton_deltarule.ipynb #c495dd37
 #| eval: false
 def delta_backward(q, k, v, beta, initial_state, d_o, d_final_state, scale: float):
     "Gradients of the chunked delta rule for q, k, v, beta and the initial state (fp32 state gradient)."
