@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['LOG2E', 'attn_forward', 'attn_backward']
 
-# %% ../../nbs/kernels/triton_flash.ipynb #b6c0ec25
+# %% ../../nbs/kernels/triton_flash.ipynb #62b6f549
 #| eval: false
 import torch
 import triton
@@ -17,7 +17,7 @@ def _seq_bounds(CU, pid_seq_head, H):
     start = tl.load(CU + seq)
     return seq, hq, start, tl.load(CU + seq + 1) - start
 
-# %% ../../nbs/kernels/triton_flash.ipynb #214cecda
+# %% ../../nbs/kernels/triton_flash.ipynb #9b8291ac
 #| eval: false
 @triton.jit
 def _attn_fwd(Q, K, V, O, LSE, CU, qk_scale, N, H, HKV, D,
@@ -53,7 +53,7 @@ def _attn_fwd(Q, K, V, O, LSE, CU, qk_scale, N, H, HKV, D,
     tl.store(O + (start + rm)[:, None] * H * D + hq * D + rd[None, :], o.to(O.dtype.element_ty), mask=mm[:, None] & md[None, :])
     tl.store(LSE + hq * N + start + rm, m_i + tl.log2(l_i), mask=mm)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #1adc3a72
+# %% ../../nbs/kernels/triton_flash.ipynb #9a624812
 #| eval: false
 @triton.jit
 def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, CU, qk_scale, sm_scale, N, H, HKV, D,
@@ -89,7 +89,7 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, CU, qk_scale, sm_scale, N, H
     tl.store(DK + out, (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_mask)
     tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=kv_mask)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #6d4a0e88
+# %% ../../nbs/kernels/triton_flash.ipynb #22315a0b
 #| eval: false
 @triton.jit
 def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, N, H, HKV, D,
@@ -120,15 +120,14 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, N, H, HKV,
         dq += tl.dot(ds.to(k.dtype), k)
     tl.store(DQ + q_off, (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #c7988670
+# %% ../../nbs/kernels/triton_flash.ipynb #f1e404e8
 #| eval: false
 LOG2E = 1.4426950408889634
 
-def _blocks(q, backward: bool = False) -> tuple[dict, dict]:
-    "Tile sizes and launch options: timed on an H100 for d <= 64 (`nc bench kernels`), the smallest legal tiles on CPU."
+def _blocks(q) -> tuple[dict, dict]:
+    "Tile sizes and launch options: timed on an H100 (`nc bench kernels`), the smallest legal tiles on CPU."
     if not q.is_cuda: return dict(BM=16, BN=16), {}
-    if q.shape[-1] > 64: return dict(BM=64, BN=64), dict(num_warps=4, num_stages=2)
-    return (dict(BM=128, BN=64), dict(num_warps=4, num_stages=3)) if backward else (dict(BM=64, BN=64), dict(num_warps=4, num_stages=3))
+    return dict(BM=64, BN=64), dict(num_warps=4, num_stages=3 if q.shape[-1] <= 64 else 2)
 
 def attn_forward(q, k, v, cu_seqlens, max_seqlen: int, causal: bool, scale: float):
     "Packed forward: q (n, h, d), k, v (n, h_kv, d) -> output (n, h, d) and base-2 log-sum-exp (h, n)."
@@ -141,13 +140,13 @@ def attn_forward(q, k, v, cu_seqlens, max_seqlen: int, causal: bool, scale: floa
                     CAUSAL=causal, BD=max(16, triton.next_power_of_2(D)), **blocks, **launch)
     return o, lse
 
-# %% ../../nbs/kernels/triton_flash.ipynb #28c71a7f
+# %% ../../nbs/kernels/triton_flash.ipynb #a4b68ce7
 #| eval: false
 def attn_backward(q, k, v, o, lse, do, cu_seqlens, max_seqlen: int, causal: bool, scale: float):
     "Packed backward: dq (n, h, d), dk, dv (n, h_kv, d)."
     N, H, D = q.shape
     HKV = k.shape[1]
-    blocks, launch = _blocks(q, backward=True)
+    blocks, launch = _blocks(q)
     do = do.contiguous()
     delta = (do.float() * o.float()).sum(-1).T.contiguous()                  # (h, n)
     dq = torch.empty_like(q)
