@@ -104,3 +104,14 @@ def test_auto_dispatch_on_cpu_uses_the_reference():
     x = torch.randn(3, 8)
     with K.use('auto'): y = rms_norm(x, torch.ones(8))
     assert torch.equal(y, K.rms_norm_reference(x, torch.ones(8)))
+
+@pytest.mark.parametrize('kernel', ['rms_norm', 'attention', 'delta_rule'])
+def test_tensors_past_32_bit_offsets_are_refused(kernel):
+    "Shapes on the meta device: nothing is allocated, the launcher refuses before any kernel runs."
+    meta = lambda *shape: torch.empty(*shape, device='meta')
+    call = {'rms_norm': lambda: rms_norm(meta(2 ** 25, 64), meta(64), backend='triton'),
+            'attention': lambda: attention(meta(2 ** 20, 32, 64), meta(2 ** 20, 8, 64), meta(2 ** 20, 8, 64),
+                                           torch.tensor([0, 2 ** 20]), max_seqlen=2 ** 20, backend='triton'),
+            'delta_rule': lambda: delta_rule(meta(4, 32, 2 ** 18, 64), meta(4, 32, 2 ** 18, 64), meta(4, 32, 2 ** 18, 64),
+                                             meta(4, 32, 2 ** 18), backend='triton')}[kernel]
+    with pytest.raises(ValueError, match='index with 32-bit offsets and take fewer than 2\\*\\*31'): call()

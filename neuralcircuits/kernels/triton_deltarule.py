@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['CHUNK', 'delta_forward', 'delta_backward']
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #59271e32
+# %% ../../nbs/kernels/triton_deltarule.ipynb #e9f9274e
 #| eval: false
 import torch
 import triton
 import triton.language as tl
+from . import check_int32_offsets
 
 @triton.jit
 def _unit_lower_inverse(A, C: tl.constexpr):
@@ -22,7 +23,7 @@ def _unit_lower_inverse(A, C: tl.constexpr):
         inv = tl.where(rows[:, None] == i, row[None, :], inv)
     return inv
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #eb73c743
+# %% ../../nbs/kernels/triton_deltarule.ipynb #9a408232
 #| eval: false
 @triton.jit
 def _sub_chunk(K, V, BETA, bh, t0, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
@@ -55,7 +56,7 @@ def _mm(a, b):
     "A product of fp32 tiles in full fp32."
     return tl.dot(a, b, input_precision='ieee')
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #4338c530
+# %% ../../nbs/kernels/triton_deltarule.ipynb #5ca6c5d6
 #| eval: false
 @triton.jit
 def _delta_wy(K, V, BETA, W, U, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
@@ -88,7 +89,7 @@ def _delta_wy(K, V, BETA, W, U, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
     _store_rows(U, tl.dot(T20, vb0) + tl.dot(T21, vb1) + tl.dot(T22, vb2), bh, t0 + 32, T, dv, BV)
     _store_rows(U, tl.dot(T30, vb0) + tl.dot(T31, vb1) + tl.dot(T32, vb2) + tl.dot(T33, vb3), bh, t0 + 48, T, dv, BV)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #4d823825
+# %% ../../nbs/kernels/triton_deltarule.ipynb #cc21f5ef
 #| eval: false
 @triton.jit
 def _delta_fwd(Q, K, W, U, H0, O, HT, STATES, T, dk, dv, scale,
@@ -119,18 +120,20 @@ def _delta_fwd(Q, K, W, U, H0, O, HT, STATES, T, dk, dv, scale,
         S += tl.dot(tl.trans(k), v_new)                                              # S <- S + K^T V'
     tl.store(HT + state_ptrs, S, mask=state_mask)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #8b9ec7bc
+# %% ../../nbs/kernels/triton_deltarule.ipynb #44f36354
 #| eval: false
 CHUNK = 64
 
 def _launch(q) -> tuple[dict, dict]:
     "The value block of the chunk pass and the launch options of both kernels."
-    return (dict(BV=16), dict(num_warps=2, num_stages=2)) if q.is_cuda else (dict(BV=16), {})
+    return (dict(BV=16), dict(num_warps=2, num_stages=3)) if q.is_cuda else (dict(BV=16), {})
 
 def delta_forward(q, k, v, beta, initial_state, scale: float, store_states: bool = False):
     "Chunked delta rule forward: outputs (b, h, t, d_v) in q's dtype, final state (b, h, d_k, d_v) in fp32 (and the chunk states)."
     b, h, T, dk = q.shape
     dv = v.shape[-1]
+    states_shape = (b, h, triton.cdiv(T, CHUNK), dk, dv)
+    check_int32_offsets(q=q, v=v, **({'states': torch.empty(states_shape, device='meta')} if store_states else {}))
     q, k, v, beta = (x.contiguous() for x in (q, k, v, beta))
     BK = max(16, triton.next_power_of_2(dk))
     blocks, launch = _launch(q)
@@ -138,13 +141,13 @@ def delta_forward(q, k, v, beta, initial_state, scale: float, store_states: bool
     _delta_wy[(triton.cdiv(T, CHUNK), b * h)](k, v, beta, w, u, T, dk, dv, BK=BK, BV=max(16, triton.next_power_of_2(dv)), **launch)
     o = torch.empty_like(v)
     ht = torch.empty(b, h, dk, dv, device=q.device, dtype=torch.float32)
-    states = torch.empty(b, h, triton.cdiv(T, CHUNK), dk, dv, device=q.device, dtype=torch.float32) if store_states else ht
+    states = torch.empty(states_shape, device=q.device, dtype=torch.float32) if store_states else ht
     h0 = initial_state.float().contiguous() if initial_state is not None else ht
     _delta_fwd[(triton.cdiv(dv, blocks['BV']), b * h)](q, k, w, u, h0, o, ht, states, T, dk, dv, scale,
         HAS_H0=initial_state is not None, STORE_STATES=store_states, BK=BK, **blocks, **launch)
     return (o, ht, states) if store_states else (o, ht)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #ad334958
+# %% ../../nbs/kernels/triton_deltarule.ipynb #3bfc7223
 #| eval: false
 @triton.jit
 def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv, scale,
@@ -192,7 +195,7 @@ def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv
         tl.store(DBETA + bh * T + t, dbeta.to(DBETA.dtype.element_ty), mask=mt)
     tl.store(DH0 + bh * dk * dv + ck[:, None] * dv + cv[None, :], dS, mask=state_mask)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #cedd8d48
+# %% ../../nbs/kernels/triton_deltarule.ipynb #4b91af5f
 #| eval: false
 def delta_backward(q, k, v, beta, initial_state, d_o, d_final_state, scale: float):
     "Gradients of the chunked delta rule for q, k, v, beta and the initial state (fp32 state gradient)."

@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['depth_forward', 'depth_backward']
 
-# %% ../../nbs/kernels/triton_depth.ipynb #bd0eb341
+# %% ../../nbs/kernels/triton_depth.ipynb #8b6ef6e7
 #| eval: false
 import torch
 import triton
 import triton.language as tl
+from . import check_int32_offsets
 
 @triton.jit
 def _depth_fwd(V, W, OUT, LSE, n_blocks, rows, d, eps, BT: tl.constexpr, BD: tl.constexpr):
@@ -32,7 +33,7 @@ def _depth_fwd(V, W, OUT, LSE, n_blocks, rows, d, eps, BT: tl.constexpr, BD: tl.
     tl.store(OUT + rt[:, None] * d + rd[None, :], (acc / l_i[:, None]).to(OUT.dtype.element_ty), mask=mask)
     tl.store(LSE + rt, m_i + tl.log(l_i), mask=mt)
 
-# %% ../../nbs/kernels/triton_depth.ipynb #0e8637c5
+# %% ../../nbs/kernels/triton_depth.ipynb #a4ba7229
 #| eval: false
 @triton.jit
 def _depth_bwd(V, W, OUT, LSE, DOUT, DV, DW_PARTIAL, n_blocks, rows, d, eps, BT: tl.constexpr, BD: tl.constexpr):
@@ -58,7 +59,7 @@ def _depth_bwd(V, W, OUT, LSE, DOUT, DV, DW_PARTIAL, n_blocks, rows, d, eps, BT:
         dw += tl.sum(d_logit[:, None] * v_hat, 0)
     tl.store(DW_PARTIAL + tl.program_id(0) * d + rd, dw, mask=md)
 
-# %% ../../nbs/kernels/triton_depth.ipynb #953b9e70
+# %% ../../nbs/kernels/triton_depth.ipynb #afac84be
 #| eval: false
 def _tiles(values):
     BD = triton.next_power_of_2(values.shape[-1])
@@ -66,6 +67,7 @@ def _tiles(values):
 
 def depth_forward(values, query, eps: float):
     "values (n, b, t, d), query (d) -> output (b, t, d) and log-sum-exp (b·t) in fp32."
+    check_int32_offsets(values=values)
     n, b, t, d = values.shape
     BT, BD = _tiles(values)
     out = torch.empty(b, t, d, device=values.device, dtype=values.dtype)

@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['LOG2E', 'attn_forward', 'attn_backward']
 
-# %% ../../nbs/kernels/triton_flash.ipynb #62b6f549
+# %% ../../nbs/kernels/triton_flash.ipynb #28e037d2
 #| eval: false
 import torch
 import triton
 import triton.language as tl
+from . import check_int32_offsets
 
 @triton.jit
 def _seq_bounds(CU, pid_seq_head, H):
@@ -17,7 +18,7 @@ def _seq_bounds(CU, pid_seq_head, H):
     start = tl.load(CU + seq)
     return seq, hq, start, tl.load(CU + seq + 1) - start
 
-# %% ../../nbs/kernels/triton_flash.ipynb #9b8291ac
+# %% ../../nbs/kernels/triton_flash.ipynb #89f671a0
 #| eval: false
 @triton.jit
 def _attn_fwd(Q, K, V, O, LSE, CU, qk_scale, N, H, HKV, D,
@@ -53,7 +54,7 @@ def _attn_fwd(Q, K, V, O, LSE, CU, qk_scale, N, H, HKV, D,
     tl.store(O + (start + rm)[:, None] * H * D + hq * D + rd[None, :], o.to(O.dtype.element_ty), mask=mm[:, None] & md[None, :])
     tl.store(LSE + hq * N + start + rm, m_i + tl.log2(l_i), mask=mm)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #9a624812
+# %% ../../nbs/kernels/triton_flash.ipynb #2f1ff4eb
 #| eval: false
 @triton.jit
 def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, CU, qk_scale, sm_scale, N, H, HKV, D,
@@ -89,7 +90,7 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, CU, qk_scale, sm_scale, N, H
     tl.store(DK + out, (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_mask)
     tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=kv_mask)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #22315a0b
+# %% ../../nbs/kernels/triton_flash.ipynb #025fde5f
 #| eval: false
 @triton.jit
 def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, N, H, HKV, D,
@@ -120,7 +121,7 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, N, H, HKV,
         dq += tl.dot(ds.to(k.dtype), k)
     tl.store(DQ + q_off, (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #f1e404e8
+# %% ../../nbs/kernels/triton_flash.ipynb #da592e93
 #| eval: false
 LOG2E = 1.4426950408889634
 
@@ -131,6 +132,7 @@ def _blocks(q) -> tuple[dict, dict]:
 
 def attn_forward(q, k, v, cu_seqlens, max_seqlen: int, causal: bool, scale: float):
     "Packed forward: q (n, h, d), k, v (n, h_kv, d) -> output (n, h, d) and base-2 log-sum-exp (h, n)."
+    check_int32_offsets(q=q)
     N, H, D = q.shape
     blocks, launch = _blocks(q)
     o = torch.empty_like(q)
@@ -140,7 +142,7 @@ def attn_forward(q, k, v, cu_seqlens, max_seqlen: int, causal: bool, scale: floa
                     CAUSAL=causal, BD=max(16, triton.next_power_of_2(D)), **blocks, **launch)
     return o, lse
 
-# %% ../../nbs/kernels/triton_flash.ipynb #a4b68ce7
+# %% ../../nbs/kernels/triton_flash.ipynb #fcc3b79c
 #| eval: false
 def attn_backward(q, k, v, o, lse, do, cu_seqlens, max_seqlen: int, causal: bool, scale: float):
     "Packed backward: dq (n, h, d), dk, dv (n, h_kv, d)."

@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['rms_forward', 'rms_backward']
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #d76ad6fd
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #7ea811e3
 #| eval: false
 import torch
 import triton
 import triton.language as tl
+from . import check_int32_offsets
 
 @triton.jit
 def _rms_fwd(X, W, Y, R, n_rows, d, eps, BLOCK: tl.constexpr):
@@ -22,7 +23,7 @@ def _rms_fwd(X, W, Y, R, n_rows, d, eps, BLOCK: tl.constexpr):
         tl.store(R + row, r)
         tl.store(Y + row * d + cols, (x * r * w).to(Y.dtype.element_ty), mask=mask)
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #85ca8b78
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #912ad335
 #| eval: false
 @triton.jit
 def _rms_bwd(X, W, R, DY, DX, DW_PARTIAL, n_rows, d, BLOCK: tl.constexpr):
@@ -41,7 +42,7 @@ def _rms_bwd(X, W, R, DY, DX, DW_PARTIAL, n_rows, d, BLOCK: tl.constexpr):
         dw += dy * x_hat
     tl.store(DW_PARTIAL + tl.program_id(0) * d + cols, dw, mask=mask)
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #a8491e5e
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #ec718608
 #| eval: false
 def _n_programs(x: torch.Tensor, n_rows: int, per_row: bool = False) -> int:
     "How many programs to launch over `n_rows` rows (`per_row`: one per row on a GPU)."
@@ -51,6 +52,7 @@ def _n_programs(x: torch.Tensor, n_rows: int, per_row: bool = False) -> int:
 
 def rms_forward(x2: torch.Tensor, weight: torch.Tensor, eps: float):
     "Fused forward on rows `x2` (n, d): returns y (n, d) and the inverse rms r (n) in fp32."
+    check_int32_offsets(x=x2)
     n, d = x2.shape
     y, r = torch.empty_like(x2), torch.empty(n, device=x2.device, dtype=torch.float32)
     _rms_fwd[(_n_programs(x2, n, per_row=True),)](x2, weight, y, r, n, d, eps, BLOCK=triton.next_power_of_2(d),

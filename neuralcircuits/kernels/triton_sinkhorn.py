@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['sinkhorn_forward', 'sinkhorn_backward']
 
-# %% ../../nbs/kernels/triton_sinkhorn.ipynb #c34278e3
+# %% ../../nbs/kernels/triton_sinkhorn.ipynb #30f285d8
 #| eval: false
 import torch
 import triton
 import triton.language as tl
+from . import check_int32_offsets
 
 @triton.jit
 def _logsumexp(x, axis: tl.constexpr):
@@ -36,7 +37,7 @@ def _sinkhorn_fwd(X, OUT, LOGP, SHIFTS, n_mats, n, n_iters, STORE: tl.constexpr,
     tl.store(OUT + ptrs, tl.exp(x).to(OUT.dtype.element_ty), mask=mask)
     if STORE: tl.store(LOGP + ptrs, x, mask=mask)
 
-# %% ../../nbs/kernels/triton_sinkhorn.ipynb #34137ba4
+# %% ../../nbs/kernels/triton_sinkhorn.ipynb #60cd011d
 #| eval: false
 def _tiles(logits):
     BN = max(2, triton.next_power_of_2(logits.shape[-1]))
@@ -45,6 +46,7 @@ def _tiles(logits):
 def sinkhorn_forward(logits, n_iters: int, store: bool = False):
     "Sinkhorn projection of (..., n, n) logits in one launch (with `store`: also log H and the per-step shifts)."
     n = logits.shape[-1]
+    check_int32_offsets(logits=logits, **({'shifts': torch.empty(logits.numel() // n * n_iters * 2, device='meta')} if store else {}))
     x = logits.reshape(-1, n, n).contiguous()
     out = torch.empty_like(x)
     logp = torch.empty(x.shape, device=x.device, dtype=torch.float32) if store else out
@@ -53,7 +55,7 @@ def sinkhorn_forward(logits, n_iters: int, store: bool = False):
     _sinkhorn_fwd[(triton.cdiv(x.shape[0], BB),)](x, out, logp, shifts, x.shape[0], n, n_iters, STORE=store, BB=BB, BN=BN)
     return (out.view(logits.shape), logp, shifts) if store else out.view(logits.shape)
 
-# %% ../../nbs/kernels/triton_sinkhorn.ipynb #fb9d586c
+# %% ../../nbs/kernels/triton_sinkhorn.ipynb #25b27171
 #| eval: false
 @triton.jit
 def _sinkhorn_bwd(LOGP, SHIFTS, DOUT, DX, n_mats, n, n_iters, BB: tl.constexpr, BN: tl.constexpr):
