@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CHUNK', 'delta_forward', 'delta_backward']
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #e9f9274e
+# %% ../../nbs/kernels/triton_deltarule.ipynb #01361a08
 #| eval: false
 import torch
 import triton
@@ -23,7 +23,7 @@ def _unit_lower_inverse(A, C: tl.constexpr):
         inv = tl.where(rows[:, None] == i, row[None, :], inv)
     return inv
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #9a408232
+# %% ../../nbs/kernels/triton_deltarule.ipynb #fecde303
 #| eval: false
 @triton.jit
 def _sub_chunk(K, V, BETA, bh, t0, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
@@ -56,7 +56,7 @@ def _mm(a, b):
     "A product of fp32 tiles in full fp32."
     return tl.dot(a, b, input_precision='ieee')
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #5ca6c5d6
+# %% ../../nbs/kernels/triton_deltarule.ipynb #c1f23c46
 #| eval: false
 @triton.jit
 def _delta_wy(K, V, BETA, W, U, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
@@ -89,7 +89,7 @@ def _delta_wy(K, V, BETA, W, U, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
     _store_rows(U, tl.dot(T20, vb0) + tl.dot(T21, vb1) + tl.dot(T22, vb2), bh, t0 + 32, T, dv, BV)
     _store_rows(U, tl.dot(T30, vb0) + tl.dot(T31, vb1) + tl.dot(T32, vb2) + tl.dot(T33, vb3), bh, t0 + 48, T, dv, BV)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #cc21f5ef
+# %% ../../nbs/kernels/triton_deltarule.ipynb #64b9b708
 #| eval: false
 @triton.jit
 def _delta_fwd(Q, K, W, U, H0, O, HT, STATES, T, dk, dv, scale,
@@ -120,7 +120,7 @@ def _delta_fwd(Q, K, W, U, H0, O, HT, STATES, T, dk, dv, scale,
         S += tl.dot(tl.trans(k), v_new)                                              # S <- S + K^T V'
     tl.store(HT + state_ptrs, S, mask=state_mask)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #44f36354
+# %% ../../nbs/kernels/triton_deltarule.ipynb #e7a6603e
 #| eval: false
 CHUNK = 64
 
@@ -147,7 +147,7 @@ def delta_forward(q, k, v, beta, initial_state, scale: float, store_states: bool
         HAS_H0=initial_state is not None, STORE_STATES=store_states, BK=BK, **blocks, **launch)
     return (o, ht, states) if store_states else (o, ht)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #3bfc7223
+# %% ../../nbs/kernels/triton_deltarule.ipynb #3a7f6883
 #| eval: false
 @triton.jit
 def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv, scale,
@@ -195,7 +195,7 @@ def _delta_bwd(Q, K, V, BETA, STATES, DO, DHT, DQ, DK, DV, DBETA, DH0, T, dk, dv
         tl.store(DBETA + bh * T + t, dbeta.to(DBETA.dtype.element_ty), mask=mt)
     tl.store(DH0 + bh * dk * dv + ck[:, None] * dv + cv[None, :], dS, mask=state_mask)
 
-# %% ../../nbs/kernels/triton_deltarule.ipynb #4b91af5f
+# %% ../../nbs/kernels/triton_deltarule.ipynb #daf205e1
 #| eval: false
 def delta_backward(q, k, v, beta, initial_state, d_o, d_final_state, scale: float):
     "Gradients of the chunked delta rule for q, k, v, beta and the initial state (fp32 state gradient)."

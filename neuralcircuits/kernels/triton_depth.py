@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['depth_forward', 'depth_backward']
 
-# %% ../../nbs/kernels/triton_depth.ipynb #8b6ef6e7
+# %% ../../nbs/kernels/triton_depth.ipynb #ebf8cf90
 #| eval: false
 import torch
 import triton
@@ -33,7 +33,7 @@ def _depth_fwd(V, W, OUT, LSE, n_blocks, rows, d, eps, BT: tl.constexpr, BD: tl.
     tl.store(OUT + rt[:, None] * d + rd[None, :], (acc / l_i[:, None]).to(OUT.dtype.element_ty), mask=mask)
     tl.store(LSE + rt, m_i + tl.log(l_i), mask=mt)
 
-# %% ../../nbs/kernels/triton_depth.ipynb #a4ba7229
+# %% ../../nbs/kernels/triton_depth.ipynb #5fbc7f76
 #| eval: false
 @triton.jit
 def _depth_bwd(V, W, OUT, LSE, DOUT, DV, DW_PARTIAL, n_blocks, rows, d, eps, BT: tl.constexpr, BD: tl.constexpr):
@@ -59,7 +59,7 @@ def _depth_bwd(V, W, OUT, LSE, DOUT, DV, DW_PARTIAL, n_blocks, rows, d, eps, BT:
         dw += tl.sum(d_logit[:, None] * v_hat, 0)
     tl.store(DW_PARTIAL + tl.program_id(0) * d + rd, dw, mask=md)
 
-# %% ../../nbs/kernels/triton_depth.ipynb #afac84be
+# %% ../../nbs/kernels/triton_depth.ipynb #b36508bd
 #| eval: false
 def _tiles(values):
     BD = triton.next_power_of_2(values.shape[-1])

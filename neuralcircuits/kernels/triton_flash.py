@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['LOG2E', 'attn_forward', 'attn_backward']
 
-# %% ../../nbs/kernels/triton_flash.ipynb #28e037d2
+# %% ../../nbs/kernels/triton_flash.ipynb #f85c3e1f
 #| eval: false
 import torch
 import triton
@@ -18,7 +18,7 @@ def _seq_bounds(CU, pid_seq_head, H):
     start = tl.load(CU + seq)
     return seq, hq, start, tl.load(CU + seq + 1) - start
 
-# %% ../../nbs/kernels/triton_flash.ipynb #89f671a0
+# %% ../../nbs/kernels/triton_flash.ipynb #80c6441f
 #| eval: false
 @triton.jit
 def _attn_fwd(Q, K, V, O, LSE, CU, qk_scale, N, H, HKV, D,
@@ -54,7 +54,7 @@ def _attn_fwd(Q, K, V, O, LSE, CU, qk_scale, N, H, HKV, D,
     tl.store(O + (start + rm)[:, None] * H * D + hq * D + rd[None, :], o.to(O.dtype.element_ty), mask=mm[:, None] & md[None, :])
     tl.store(LSE + hq * N + start + rm, m_i + tl.log2(l_i), mask=mm)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #2f1ff4eb
+# %% ../../nbs/kernels/triton_flash.ipynb #d2d14bb4
 #| eval: false
 @triton.jit
 def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, CU, qk_scale, sm_scale, N, H, HKV, D,
@@ -90,7 +90,7 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV, CU, qk_scale, sm_scale, N, H
     tl.store(DK + out, (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_mask)
     tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=kv_mask)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #025fde5f
+# %% ../../nbs/kernels/triton_flash.ipynb #5273b47a
 #| eval: false
 @triton.jit
 def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, N, H, HKV, D,
@@ -121,7 +121,7 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, N, H, HKV,
         dq += tl.dot(ds.to(k.dtype), k)
     tl.store(DQ + q_off, (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
-# %% ../../nbs/kernels/triton_flash.ipynb #da592e93
+# %% ../../nbs/kernels/triton_flash.ipynb #76b35e29
 #| eval: false
 LOG2E = 1.4426950408889634
 
@@ -142,7 +142,7 @@ def attn_forward(q, k, v, cu_seqlens, max_seqlen: int, causal: bool, scale: floa
                     CAUSAL=causal, BD=max(16, triton.next_power_of_2(D)), **blocks, **launch)
     return o, lse
 
-# %% ../../nbs/kernels/triton_flash.ipynb #fcc3b79c
+# %% ../../nbs/kernels/triton_flash.ipynb #b1be366f
 #| eval: false
 def attn_backward(q, k, v, o, lse, do, cu_seqlens, max_seqlen: int, causal: bool, scale: float):
     "Packed backward: dq (n, h, d), dk, dv (n, h_kv, d)."

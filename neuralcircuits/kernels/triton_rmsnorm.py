@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['rms_forward', 'rms_backward']
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #7ea811e3
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #1da567dd
 #| eval: false
 import torch
 import triton
@@ -23,7 +23,7 @@ def _rms_fwd(X, W, Y, R, n_rows, d, eps, BLOCK: tl.constexpr):
         tl.store(R + row, r)
         tl.store(Y + row * d + cols, (x * r * w).to(Y.dtype.element_ty), mask=mask)
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #912ad335
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #0dda3733
 #| eval: false
 @triton.jit
 def _rms_bwd(X, W, R, DY, DX, DW_PARTIAL, n_rows, d, BLOCK: tl.constexpr):
@@ -42,7 +42,7 @@ def _rms_bwd(X, W, R, DY, DX, DW_PARTIAL, n_rows, d, BLOCK: tl.constexpr):
         dw += dy * x_hat
     tl.store(DW_PARTIAL + tl.program_id(0) * d + cols, dw, mask=mask)
 
-# %% ../../nbs/kernels/triton_rmsnorm.ipynb #ec718608
+# %% ../../nbs/kernels/triton_rmsnorm.ipynb #97b2b0d0
 #| eval: false
 def _n_programs(x: torch.Tensor, n_rows: int, per_row: bool = False) -> int:
     "How many programs to launch over `n_rows` rows (`per_row`: one per row on a GPU)."

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['sinkhorn_forward', 'sinkhorn_backward']
 
-# %% ../../nbs/kernels/triton_sinkhorn.ipynb #30f285d8
+# %% ../../nbs/kernels/triton_sinkhorn.ipynb #010ecfae
 #| eval: false
 import torch
 import triton
@@ -37,7 +37,7 @@ def _sinkhorn_fwd(X, OUT, LOGP, SHIFTS, n_mats, n, n_iters, STORE: tl.constexpr,
     tl.store(OUT + ptrs, tl.exp(x).to(OUT.dtype.element_ty), mask=mask)
     if STORE: tl.store(LOGP + ptrs, x, mask=mask)
 
-# %% ../../nbs/kernels/triton_sinkhorn.ipynb #60cd011d
+# %% ../../nbs/kernels/triton_sinkhorn.ipynb #dc6ea26c
 #| eval: false
 def _tiles(logits):
     BN = max(2, triton.next_power_of_2(logits.shape[-1]))
@@ -55,7 +55,7 @@ def sinkhorn_forward(logits, n_iters: int, store: bool = False):
     _sinkhorn_fwd[(triton.cdiv(x.shape[0], BB),)](x, out, logp, shifts, x.shape[0], n, n_iters, STORE=store, BB=BB, BN=BN)
     return (out.view(logits.shape), logp, shifts) if store else out.view(logits.shape)
 
-# %% ../../nbs/kernels/triton_sinkhorn.ipynb #25b27171
+# %% ../../nbs/kernels/triton_sinkhorn.ipynb #690bee4d
 #| eval: false
 @triton.jit
 def _sinkhorn_bwd(LOGP, SHIFTS, DOUT, DX, n_mats, n, n_iters, BB: tl.constexpr, BN: tl.constexpr):
