@@ -60,7 +60,6 @@ def register(key: str, *, paper: Paper, family: str, tiny: Config, example: Call
     if not isinstance(tiny, Config): raise TypeError(f"tiny must be a Config instance, got {type(tiny).__name__}")
     def decorate(model):
         _registry[key] = Entry(key, paper, family, model, tiny, example)
-        model.zoo_key = key
         return model
     return decorate
 
