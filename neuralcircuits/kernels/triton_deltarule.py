@@ -94,6 +94,7 @@ def _delta_wy(K, V, BETA, W, U, T, dk, dv, BK: tl.constexpr, BV: tl.constexpr):
 @triton.jit
 def _delta_fwd(Q, K, W, U, H0, O, HT, STATES, T, dk, dv, scale,
                HAS_H0: tl.constexpr, STORE_STATES: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr):
+    "One block of value channels of one head: walk the chunks of 64 with the state slice in registers."
     iv, bh = tl.program_id(0), tl.program_id(1)
     rows, ck, cv = tl.arange(0, 64), tl.arange(0, BK), iv * BV + tl.arange(0, BV)
     mk, mv = ck < dk, cv < dv
