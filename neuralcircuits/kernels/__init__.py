@@ -48,11 +48,11 @@ def load_triton(module: str, x: torch.Tensor):
     return importlib.import_module(f'neuralcircuits.kernels.{module}')
 
 # %% ../../nbs/kernels/index.ipynb #664b8f81
-def check_int32_offsets(**tensors: torch.Tensor):
-    "Raise if a tensor is too large for the kernels' 32-bit element offsets."
-    for name, t in tensors.items():
-        if t.numel() >= 2 ** 31:
-            raise ValueError(f"{name} has {t.numel():,} elements; the Triton kernels index with 32-bit offsets and take "
+def check_int32_offsets(**sizes: int):
+    "Raise if a tensor (by name: its number of elements) is too large for the kernels' 32-bit element offsets."
+    for name, n in sizes.items():
+        if n >= 2 ** 31:
+            raise ValueError(f"{name} has {n:,} elements; the Triton kernels index with 32-bit offsets and take "
                              f"fewer than 2**31 = {2 ** 31:,}: split the batch, or use the 'torch' backend")
 
 # %% ../../nbs/kernels/index.ipynb #ab28d258

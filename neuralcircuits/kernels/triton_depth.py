@@ -67,7 +67,7 @@ def _tiles(values):
 
 def depth_forward(values, query, eps: float):
     "values (n, b, t, d), query (d) -> output (b, t, d) and log-sum-exp (b·t) in fp32."
-    check_int32_offsets(values=values)
+    check_int32_offsets(values=values.numel())
     n, b, t, d = values.shape
     BT, BD = _tiles(values)
     out = torch.empty(b, t, d, device=values.device, dtype=values.dtype)

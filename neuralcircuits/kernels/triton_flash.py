@@ -132,7 +132,7 @@ def _blocks(q) -> tuple[dict, dict]:
 
 def attn_forward(q, k, v, cu_seqlens, max_seqlen: int, causal: bool, scale: float):
     "Packed forward: q (n, h, d), k, v (n, h_kv, d) -> output (n, h, d) and base-2 log-sum-exp (h, n)."
-    check_int32_offsets(q=q)
+    check_int32_offsets(q=q.numel())
     N, H, D = q.shape
     blocks, launch = _blocks(q)
     o = torch.empty_like(q)

@@ -46,7 +46,7 @@ def _tiles(logits):
 def sinkhorn_forward(logits, n_iters: int, store: bool = False):
     "Sinkhorn projection of (..., n, n) logits in one launch (with `store`: also log H and the per-step shifts)."
     n = logits.shape[-1]
-    check_int32_offsets(logits=logits, **({'shifts': torch.empty(logits.numel() // n * n_iters * 2, device='meta')} if store else {}))
+    check_int32_offsets(logits=logits.numel(), shifts=logits.numel() // n * n_iters * 2 if store else 0)
     x = logits.reshape(-1, n, n).contiguous()
     out = torch.empty_like(x)
     logp = torch.empty(x.shape, device=x.device, dtype=torch.float32) if store else out
