@@ -70,7 +70,7 @@ def test_save_formats(tmp_path):
     for ext in ('svg', 'png', 'pdf'):
         p = d.save(tmp_path / f'net.{ext}')
         assert p.stat().st_size > 500
-    assert d._repr_svg_().lstrip().startswith(('<?xml', '<svg'))
+    assert d.svg.lstrip().startswith('<?xml') and '<svg' in d._repr_html_()
     with pytest.raises(ValueError, match="path must end in .svg, .png or .pdf, got 'net.jpg'"):
         d.save(tmp_path / 'net.jpg')
 

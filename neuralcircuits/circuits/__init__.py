@@ -10,44 +10,58 @@ from torch import nn
 from .capture import capture, replay, same, CaptureError, Trace
 from .ir import annotate, ops_table
 from .passes import passes, Block
-from .render import to_dot, run_dot
+from .render import run_dot
+from .nest import Planner, Figure, compose_svg, compose_html, stack_images
+import itertools
 
 # %% auto #0
 __all__ = ['Diagram', 'diagram', 'check_traceable']
 
 # %% ../../nbs/circuits/index.ipynb #072d46af
 class Diagram:
-    "A neural circuit diagram: `.ir` (typed trace), `.tree` (folded blocks), `.dot`, `.svg`, `.save(path)`."
-    def __init__(self, ir: Trace, tree: Block, dot: str):
-        self.ir, self.tree, self.dot, self._svg = ir, tree, dot, None
+    "A neural circuit diagram made of figures: `.figures` (top level first), `.figure(path)`, `.svg`, `.save(path)`, `.ir`, `.tree`."
+    def __init__(self, ir: Trace, tree: Block, figures: list[Figure], planner=None):
+        self.ir, self.tree, self.figures, self._planner = ir, tree, figures, planner
 
     @property
-    def svg(self) -> str:
-        if self._svg is None: self._svg = run_dot(self.dot, 'svg').decode()
-        return self._svg
+    def dot(self) -> str: return '\n'.join(f.dot for f in self.figures)
+    @property
+    def svg(self) -> str: return compose_svg(self.figures)
 
-    def _repr_svg_(self) -> str: return self.svg
+    def figure(self, path: str) -> Figure:
+        "The figure that draws the module at `path` (any place where that kind of module is used); '' is the top level."
+        for f in self.figures:
+            if path == f.path or path in f.paths or (path == '' and f.block is None): return f
+        known = ', '.join(repr(p) for f in self.figures for p in ([f.path] if f.block is not None else ['']))
+        raise KeyError(f"no figure draws the module at path {path!r}; figures draw: {known}")
+
+    def _repr_html_(self) -> str:
+        variants = {f.number: self._planner.variants(f) for f in self.figures if f.boxes} if self._planner else {}
+        return compose_html(self.figures, variants, f"ncd{next(_uids)}")
 
     def save(self, path=None) -> Path:
-        "Write the diagram to `path` (.svg, .png or .pdf; default `<model class>.svg`)."
+        "Write the diagram to `path` (.svg, .png or .pdf; default `<model class>.svg`): every figure, top level first."
         path = Path(path or f"{self.tree.cls}.svg"); fmt = path.suffix.lstrip('.').lower()
         if fmt not in ('svg', 'png', 'pdf'): raise ValueError(f"path must end in .svg, .png or .pdf, got {path.name!r}")
-        path.write_bytes(self.svg.encode() if fmt == 'svg' else run_dot(self.dot, fmt))
+        path.write_bytes(self.svg.encode() if fmt == 'svg' else stack_images([f.dot for f in self.figures], fmt))
         return path
 
     def ops(self) -> list[dict]: return ops_table(self.ir)
-    def __repr__(self): return f"Diagram({self.tree!r}, {len(self.ir.ops)} ops)"
+    def __repr__(self): return f"Diagram({self.tree!r}, {len(self.ir.ops)} ops, {len(self.figures)} figures)"
+
+_uids = itertools.count()
 
 # %% ../../nbs/circuits/index.ipynb #7d640ea8
 def diagram(model: nn.Module, x, depth: int | None = None, cost: bool = False, names=None, axes: dict | None = None,
             title: str | None = None) -> Diagram:
-    "The diagram of `model` on example input `x`; `depth` collapses deeper modules, `names` names input axes, `axes` maps names to sizes."
+    "The diagram of `model` on `x` as page-sized nested figures; `depth` fixes how many module levels each figure opens."
     if depth is not None and (not isinstance(depth, int) or depth < 0): raise ValueError(f"depth must be None or an int >= 0, got {depth!r}")
     T = capture(model, x, cost=cost, names=names)
     T.axis_sizes = axes.sizes() if hasattr(axes, 'sizes') else dict(axes or {})
     T = annotate(T)
-    tree = passes(T, depth)
-    return Diagram(T, tree, to_dot(T, tree, cost=cost, title=title))
+    tree = passes(T)
+    P = Planner(T, tree, depth, cost, title)
+    return Diagram(T, tree, P.plan(), P)
 
 # %% ../../nbs/circuits/index.ipynb #392ea7c9
 def check_traceable(model: nn.Module, x, seed: int = 0) -> Diagram:

@@ -9,7 +9,7 @@ from .capture import Trace, Op, Value
 from .passes import Block
 
 # %% auto #0
-__all__ = ['acted', 'box', 'live_ops', 'Painter', 'legend', 'to_dot', 'run_dot']
+__all__ = ['acted', 'box', 'live_ops', 'op_tip', 'block_tip', 'Painter', 'legend', 'figure_dot', 'to_dot', 'run_dot', 'run_dots']
 
 # %% ../../nbs/circuits/render.ipynb #cec7fb66
 _PARTIAL = ('Linear', 'Normalize', 'Softmax', 'Reduce')
@@ -57,7 +57,7 @@ def _text(T: Trace, op: Op) -> str:
         path = T.calls[op.call].path
         if op.params and path and not op.params[0].startswith(path + '.'):   # a weight owned elsewhere: tied / shared
             leaf = path.rsplit('.', 1)[-1]
-            return f"<B>{sym}</B><SUP>{_esc(leaf)}</SUP><BR/><FONT POINT-SIZE='8'>shares {_esc(op.params[0])}</FONT>"
+            return f"<B>{sym}</B><SUP>{_esc(leaf)}</SUP><BR/><FONT POINT-SIZE='9'>shares {_esc(op.params[0])}</FONT>"
         return f"<B>{sym}</B><SUP>{_esc(_leaf(T, op))}</SUP>"
     if op.kind == 'Contraction': return f"contract {_esc(' '.join(a.get('contract', [])))}"
     if op.kind == 'Softmax': return f"<FONT POINT-SIZE='14'>&#9655;</FONT> {_esc(op.name.replace('_', ''))} over {_esc(a.get('axis', ''))}"
@@ -79,7 +79,7 @@ def _esc_arrow(s: str) -> str: return _esc(s).replace('&amp;#8594;', '&#8594;')
 def _cost_line(op_or_ops, fc: bool) -> str:
     ops = op_or_ops if isinstance(op_or_ops, list) else [op_or_ops]
     f, b = sum(o.flops for o in ops), sum(o.bytes for o in ops)
-    return f"<BR/><FONT POINT-SIZE='8' COLOR='#7a4b00'>{_human(f, 'FLOP')} &#183; {_human(b, 'B')}</FONT>"
+    return f"<BR/><FONT POINT-SIZE='9' COLOR='#7a4b00'>{_human(f, 'FLOP')} &#183; {_human(b, 'B')}</FONT>"
 
 def box(T: Trace, op: Op, nid: str, cost: bool = False, before: list[str] = ()) -> str:
     "The DOT statement(s) drawing `op` as node `nid`; `before`: texts of reshapes merged into it."
@@ -129,8 +129,16 @@ def _flat(item, skip=None) -> list[Op]:
         return [o for r in item.reps for x in r for o in (_flat(x, item) if x is item else _flat(x))]
     return [o for x in item.items for o in _flat(x)]
 
+def _adds_axes_only(op: Op) -> bool:
+    "`x[:, :, None]`, `x.unsqueeze(2)`: a new axis of size 1 and nothing selected; the wire's label says it."
+    if op.name == 'unsqueeze': return True
+    if op.name != '__getitem__' or len(op.args) < 2: return False
+    idx = op.args[1] if isinstance(op.args[1], tuple) else (op.args[1],)
+    return any(i is None for i in idx) and all(i is None or i is Ellipsis or i == slice(None) for i in idx)
+
 def _transparent(op: Op) -> bool:
     if op.kind == 'Copy' and op.inputs: return True
+    if _adds_axes_only(op): return True
     if op.name in ('dropout', 'alpha_dropout', 'feature_alpha_dropout', 'dropout1d', 'dropout2d', 'dropout3d'):
         training = op.kwargs.get('training', op.args[2] if len(op.args) > 2 else True)
         p = op.kwargs.get('p', op.args[1] if len(op.args) > 1 else 0.5)
@@ -176,15 +184,55 @@ def _folds(root: Block) -> tuple[dict, dict]:
     return alias, reps
 
 # %% ../../nbs/circuits/render.ipynb #c7f3102d
+def _dims(T: Trace, v: int) -> str:
+    "A wire bundle for hover text: axis names with their sizes, `b t m = 2x12x48`."
+    val = T.values[v]
+    return f"{' '.join(val.labels) or '()'} = {'x'.join(map(str, val.shape)) or 'scalar'}"
+
+def _source_line(op: Op) -> str:
+    src = getattr(op, 'src', None)
+    return f"\n{src[0]}:{src[1]}\n    {src[2]}" if src else ''
+
+def op_tip(T: Trace, op: Op, cost: bool = False) -> str:
+    "Hover text of an op's box: the op, its module, input and output wires with sizes, weights, cost, the source line."
+    path = T.calls[op.call].path if T.calls else ''
+    ins = [_dims(T, i) for i in op.inputs if T.values[i].source != 'param']
+    lines = [f"{op.kind}: {op.name}   in {path or 'the model'} ({T.calls[op.call].cls})" if T.calls else f"{op.kind}: {op.name}",
+             "in:  " + (' | '.join(ins) or '-'), "out: " + (' | '.join(_dims(T, o) for o in op.outputs) or '-')]
+    if op.params: lines.append("weights: " + ', '.join(op.params))
+    if cost: lines.append(f"{_human(op.flops, 'FLOP')}, {_human(op.bytes, 'B')} read+written")
+    return '\n'.join(lines) + _source_line(op)
+
+def block_tip(T: Trace, b: Block) -> str:
+    "Hover text of a module: its class, where it is used, its weights, and the file and line of its forward."
+    import inspect
+    m = b.modules[0] if b.modules else None
+    where = ', '.join(b.paths[:4]) + (f", ... ({len(b.paths)} in all)" if len(b.paths) > 4 else '') if b.paths else b.path
+    lines = [f"{b.cls or 'group'} at {where or 'the model'}"]
+    if m is not None:
+        n = sum(p.numel() for p in m.parameters())
+        lines.append(f"{n:,} parameters{' each' if b.count > 1 and not b.shared else ''}, {len(b.ops())} ops")
+        try:
+            fn = type(m).forward
+            lines.append(f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]}")
+        except (TypeError, OSError): pass
+    return '\n'.join(lines)
+
 class Painter:
-    "Turns a trace and its folded block tree into DOT text."
-    def __init__(self, T: Trace, root: Block, cost: bool = False, title: str | None = None):
+    "Turns a trace and its folded block tree into DOT text: the whole model, or one `figure` block with the rest outside."
+    def __init__(self, T: Trace, root: Block, cost: bool = False, title: str | None = None,
+                 collapse=None, figure: Block | None = None, refs: dict | None = None, expanded: Block | None = None):
         self.T, self.root, self.cost, self.title = T, root, cost, title
+        self.collapse = collapse or (lambda b: False)        # Block -> drawn as one box
+        self.figure, self.refs = figure, refs or {}          # refs: id(block) -> the number of the figure that draws it
+        self.expanded = expanded                              # the module opened in place (its fence collapses it again)
         self.alias, self.reps = _folds(root)
         self.node, self.lines, self.n_clusters = {}, [], 0   # op id -> node name (op nodes and collapsed blocks)
-        self.drawn_ops = {}                                   # op node name -> the op
+        self.drawn_ops, self.boxes, self.tips = {}, {}, {}    # node -> op; node -> collapsed block; node -> hover text
         self.live = live_ops(T)
         self.absorbed, self.before = _chains(T, self.live)
+        self.inside = None if figure is None else {o.id for x in figure.items for o in _flat(x)}
+        self.stacks = {}                                      # figure in/out wire stacks
 
     def transparent(self, op: Op) -> bool: return _transparent(op) or op.id in self.absorbed
 
@@ -194,25 +242,34 @@ class Painter:
 
     def block_label(self, b: Block) -> str:
         name = b.path.rsplit('.', 1)[-1] if b.path else ''
-        head = f"{name}: {b.cls}" if name and b.cls and not name.isdigit() else (b.cls or b.path)
+        head = _esc(f"{name}: {b.cls}" if name and b.cls and not name.isdigit() else (b.cls or b.path))
+        sub = ''
         if b.count > 1:
             first, last = b.paths[0], b.paths[-1]
             where = _esc(first) if b.shared else f"{_esc(first)} &#8230; {_esc(last)}"
             how = (f"same weights, called &#215;{b.count}" if b.shared is True else
-                   f"same modules, called &#215;{b.count}, some weights per call" if b.shared else "distinct weights")
-            head = f"( {head or _esc(b.path)} ) &#215;{b.count}   {where}  ({how})"
-        elif b.reused > 1: head += f"  (shared: called {b.reused}&#215;)"
+                   f"same modules, some weights per call" if b.shared else "distinct weights")
+            head, sub = f"( {head or _esc(b.path)} ) &#215;{b.count}", f"{where}<BR/>{how}"
+            if b.attrs.get('differs'): sub += '<BR/>' + '<BR/>'.join(_esc(d) for d in b.attrs['differs'].split('; '))
+        elif b.reused > 1: sub = f"shared: called {b.reused}&#215;"
+        if sub: head += f"<BR/><FONT POINT-SIZE='9'>{sub}</FONT>"
         if self.cost:
             ops = _flat(b)
             head += f"<BR/><FONT POINT-SIZE='9' COLOR='#7a4b00'>{_human(sum(o.flops for o in ops), 'FLOP')} &#183; {_human(sum(o.bytes for o in ops), 'B')}</FONT>"
         return head
 
     def draw(self, b: Block, top: bool = False):
-        if b.collapsed and not top:
-            nid = f"b{len(self.node)}_{self.n_clusters}"; self.n_clusters += 1
-            for o in _flat(b): self.node[o.id] = nid
+        if not top and self.collapse(b):
+            ops = _flat(b)
+            nid = f"b{ops[0].id}"                              # stable across the variants of a figure
+            for o in ops: self.node[o.id] = nid
+            self.boxes[nid], self.tips[nid] = b, block_tip(self.T, b)
             bold = any(o.params for o in _flat(b))
-            self.lines.append(f'{nid} [shape=box, style="rounded,filled", fillcolor="#ece8f6", penwidth={2.2 if bold else 1}, label=<{self.block_label(b)}>];')
+            ref = self.refs.get(id(b))
+            note = f"see figure {ref}" if isinstance(ref, int) else ref
+            see = f"<BR/><FONT POINT-SIZE='9' COLOR='#555555'>{_esc(note)}</FONT>" if note else ''
+            self.lines.append(f'{nid} [shape=box, style="rounded,filled", fillcolor="#ece8f6", penwidth={2.2 if bold else 1}, '
+                              f'id="nc-{nid}", class="nc-expand", label=<{self.block_label(b)}{see}>];')
             return
         fence = not top and not (b.count == 1 and len(b.items) == 1 and not isinstance(b.items[0], Block))
         if fence:
@@ -220,12 +277,15 @@ class Painter:
             style = 'rounded,dashed' if b.shared and b.count > 1 else 'rounded,filled' if b.count == 1 else 'rounded'
             pen = 2.6 if b.count > 1 else 1
             fill = ['#f4f1fb', '#eaf4ea', '#fbf6e6', '#eef4fb'][b.depth % 4]
+            self.boxes[f"cluster_{self.n_clusters}"] = b
+            fold_back = ' class="nc-collapse";' if b is self.expanded else ''
             self.lines.append(f'subgraph cluster_{self.n_clusters} {{ label=<{self.block_label(b)}>; style="{style}"; penwidth={pen}; '
-                              f'fillcolor="{fill}"; color="{"#333333" if b.count > 1 else "#b9b0dc"}";')
+                              f'fillcolor="{fill}"; color="{"#333333" if b.count > 1 else "#b9b0dc"}";{fold_back}')
+            self.tips[f"cluster_{self.n_clusters}"] = block_tip(self.T, b)
         for it in b.items:
             if isinstance(it, Block): self.draw(it)
             elif not self.transparent(it) and it.id in self.live:
-                nid = f"o{it.id}"; self.node[it.id] = nid; self.drawn_ops[nid] = it
+                nid = f"o{it.id}"; self.node[it.id] = nid; self.drawn_ops[nid] = it; self.tips[nid] = op_tip(self.T, it, self.cost)
                 self.lines.append(box(self.T, it, nid, self.cost, self.before.get(it.id, [])))
         if fence: self.lines.append('}')
 
@@ -242,7 +302,9 @@ def _source(self: Painter, v: int) -> int:
 def _exit(self: Painter, v: int) -> callable:
     "Axis index -> the `node:port` the wire of value `v` leaves from (None when it is not drawn)."
     T, val = self.T, self.T.values[v]
-    if val.producer is None:
+    if val.producer is None or (self.inside is not None and val.producer not in self.inside):
+        if self.inside is not None and val.source != 'const':          # made outside this figure: a wire stack on its left
+            return lambda i: self.stack_in(v)
         return (lambda i: f"in{self.T.inputs.index(v)}") if val.source == 'input' and v in T.inputs else None
     rid = self.rep_op(val.producer)
     nid = self.node.get(rid)
@@ -254,6 +316,34 @@ def _exit(self: Painter, v: int) -> callable:
     ac = acted(T, op)
     if ac is None: return lambda i: f"{nid}:f"
     return lambda i: f"{nid}:f" if i in ac[1] else f"{nid}:bp"
+
+def _stack_in(self: Painter, v: int) -> str:
+    "The node of a wire stack entering this figure from outside (one per value)."
+    nid = self.stacks.get(('in', v))
+    if nid is None:
+        nid = self.stacks[('in', v)] = f"fin{v}"
+        self.lines.append(_stack(self.T, v, nid, _value_name(self, v)))
+    return nid
+
+def _stack_out(self: Painter, key: tuple, v: int) -> str:
+    "The node of a wire stack leaving this figure (one per value)."
+    nid = self.stacks.get(('out', key))
+    if nid is None:
+        nid = self.stacks[('out', key)] = f"fout{len(self.stacks)}"
+        self.lines.append(_stack(self.T, v, nid, 'out'))
+    return nid
+
+def _value_name(self: Painter, v: int) -> str:
+    "What a wire entering a figure is called: the forward's argument name, or the input's own name."
+    T, b = self.T, self.figure
+    call = next((c for c in T.calls if c.path == b.path and c.module is (b.modules[0] if b.modules else None)), None)
+    if call is not None and v in call.inputs:
+        import inspect
+        try: names = [p for p in inspect.signature(call.module.forward).parameters]
+        except (TypeError, ValueError): names = []
+        i = call.inputs.index(v)
+        if i < len(names): return names[i]
+    return T.values[v].name or 'x'
 
 def _entry(self: Painter, op: Op, k: int) -> callable | None:
     "Axis index -> the `node:port` where input `k` of `op` enters."
@@ -269,6 +359,7 @@ def _entry(self: Painter, op: Op, k: int) -> callable | None:
     return lambda i: f"{nid}:f" if i in ac[0] else f"{nid}:bp"
 
 Painter._source, Painter._exit, Painter._entry = _source, _exit, _entry
+Painter.stack_in, Painter.stack_out = _stack_in, _stack_out
 
 # %% ../../nbs/circuits/render.ipynb #605bc99c
 _RES = 'color="#3a5fcd", penwidth=2.4'
@@ -281,10 +372,21 @@ def _key(self: Painter, s: int) -> tuple:
 
 def _wires(self: Painter) -> list[str]:
     "Every wire: (source value, exit port) -> (entry port), grouped by axis, with copy dots where a value fans out."
-    T, fans, rep = self.T, {}, {}
+    T, fans, rep, inside = self.T, {}, {}, self.inside
     skips = {self._key(self._source(o.attrs['skip'])) for o in T.ops if o.attrs.get('residual')}
+    def add(key, s, dst, item): rep.setdefault(key, s); fans.setdefault(key, {}).setdefault(dst, []).append(item)
     for op in T.ops:
-        if self.transparent(op) or op.id not in self.live or self.rep_op(op.id) not in self.node: continue
+        if self.transparent(op) or op.id not in self.live: continue
+        if inside is not None and op.id not in inside:          # used outside this figure: the wire leaves on the right
+            for v in op.inputs:
+                s = self._source(v); p = T.values[s].producer
+                if p is None or p not in inside or T.values[s].source == 'param': continue
+                ex = self._exit(s)
+                if ex is None: continue
+                key = self._key(s); out = self.stack_out(key, s)
+                add(key, s, out, (s, ex, lambda i, out=out: out, False))
+            continue
+        if self.rep_op(op.id) not in self.node: continue
         dst_node = self.node[self.rep_op(op.id)]
         for k, v in enumerate(op.inputs):
             if T.values[v].source == 'param': continue
@@ -292,17 +394,21 @@ def _wires(self: Painter) -> list[str]:
             ex, en = self._exit(s), self._entry(op, k)
             if ex is None or en is None: continue
             p = T.values[s].producer
-            if p is not None:
+            if p is not None and (inside is None or p in inside):
                 a, b = self.reps.get(p, {}), self.reps.get(op.id, {})
                 if any(f in b and b[f] != j for f, j in a.items()): continue       # the loop back between repetitions
                 if self.node.get(self.rep_op(p)) == dst_node: continue            # inside one collapsed block
-            key = self._key(s); rep.setdefault(key, s)
+            key = self._key(s)
             res = bool(op.attrs.get('residual')) and self._key(self._source(op.attrs['skip'])) == key
             lab = s if T.values[s].shape != T.values[v].shape else v     # through merged reshapes: the source's axes
-            fans.setdefault(key, {}).setdefault(dst_node, []).append((lab, ex, en, res))
+            add(key, s, dst_node, (lab, ex, en, res))
     for k, v in enumerate(T.outputs):
-        s = self._source(v); ex = self._exit(s); key = self._key(s); rep.setdefault(key, s)
-        if ex is not None: fans.setdefault(key, {}).setdefault(f"out{k}", []).append((v, ex, lambda i, k=k: f"out{k}", False))
+        s = self._source(v); p = T.values[s].producer
+        if inside is not None and (p is None or p not in inside): continue
+        ex = self._exit(s); key = self._key(s)
+        if ex is None: continue
+        out = f"out{k}" if inside is None else self.stack_out(key, s)
+        add(key, s, out, (v, ex, lambda i, out=out: out, False))
     return [l for key, by_dst in fans.items() for l in self._fan(rep[key], by_dst, key in skips)]
 
 def _groups(T: Trace, v: int, ex, en) -> dict:
@@ -343,27 +449,49 @@ def _stack(T: Trace, v: int, nid: str, title: str) -> str:
     rows = ''.join(f'<TR><TD>{_esc(l)}</TD></TR>' for l in T.values[v].labels) or '<TR><TD>()</TD></TR>'
     return f'{nid} [shape=plaintext, label=<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1"><TR><TD><B>{_esc(title)}</B></TD></TR>{rows}</TABLE>>];'
 
-def to_dot(T: Trace, root: Block, cost: bool = False, title: str | None = None) -> str:
-    "DOT text of the diagram of trace `T` drawn from its folded block tree `root`."
-    p = Painter(T, root, cost, title)
-    p.lines += [_stack(T, v, f"in{k}", T.values[v].name or f"x{k}") for k, v in enumerate(T.inputs)]
-    p.draw(root, top=True)
-    p.lines += [_stack(T, v, f"out{k}", f"y{k if len(T.outputs) > 1 else ''}") for k, v in enumerate(T.outputs)]
-    wires = p.wires()
-    leg = '  '.join(f"{n}={'|'.join(map(str, s))}" for n, s in legend(T).items())
-    head = title or f"{root.cls}"
-    lab = f"{_esc(head)}<BR/><FONT POINT-SIZE='10'>axes: {_esc(leg) or '(none named: wires show sizes)'}</FONT>"
-    if cost:
+_HEAD = ['rankdir={rankdir}; nodesep=0.12; ranksep=0.18; newrank=true; forcelabels=true;',
+         'node [fontname="Helvetica", fontsize=10]; edge [arrowhead=none, fontname="Helvetica-Oblique", fontsize=9, penwidth=1.1];']
+
+def _caption(T: Trace, head: str, cost: bool, axes: bool = True) -> str:
+    lab = _esc(head)
+    if axes:
+        leg = '  '.join(f"{n}={'|'.join(map(str, s))}" for n, s in legend(T).items())
+        lab += f"<BR/><FONT POINT-SIZE='10'>axes: {_esc(leg) or '(none named: wires show sizes)'}</FONT>"
+    if cost and axes:
         f, b = sum(o.flops for o in T.ops), sum(o.bytes for o in T.ops)
         lab += f"<BR/><FONT POINT-SIZE='10' COLOR='#7a4b00'>total {_human(f, 'FLOP')} &#183; {_human(b, 'B')} read+written</FONT>"
+    return lab
+
+def figure_dot(T: Trace, root: Block, figure: Block | None = None, collapse=None, refs: dict | None = None,
+               cost: bool = False, caption: str = '', axes: bool = True, rankdir: str = 'LR', name: str = 'G',
+               expanded: Block | None = None) -> tuple[str, Painter]:
+    "DOT text of one figure: the whole model (`figure=None`) or one module with the wires that enter and leave it."
+    p = Painter(T, root, cost, None, collapse, figure, refs, expanded)
+    if figure is None: p.lines += [_stack(T, v, f"in{k}", T.values[v].name or f"x{k}") for k, v in enumerate(T.inputs)]
+    p.draw(figure or root, top=True)
+    if figure is None: p.lines += [_stack(T, v, f"out{k}", f"y{k if len(T.outputs) > 1 else ''}") for k, v in enumerate(T.outputs)]
+    wires = p.wires()
     if len(wires) > 150:   # dot lays edge labels out as extra nodes; on big graphs place them afterwards (10x faster)
         wires = [w.replace('[label=', '[xlabel=', 1) for w in wires]
-    return '\n'.join(['digraph G {', 'rankdir=LR; nodesep=0.12; ranksep=0.3; newrank=true; forcelabels=true;',
-                      'node [fontname="Helvetica", fontsize=10]; edge [arrowhead=none, fontname="Helvetica-Oblique", fontsize=9, penwidth=1.1];',
-                      f'label=<{lab}>; labelloc=t; fontname="Helvetica"; fontsize=12;', *p.lines, *wires, '}'])
+    head = [h.format(rankdir=rankdir) for h in _HEAD]
+    lab = _caption(T, caption, cost, axes)
+    return '\n'.join([f'digraph {name} {{', *head, f'label=<{lab}>; labelloc=t; fontname="Helvetica"; fontsize=12;',
+                      *p.lines, *wires, '}']), p
+
+def to_dot(T: Trace, root: Block, cost: bool = False, title: str | None = None) -> str:
+    "DOT text of the whole diagram of trace `T` as one figure, drawn from its folded block tree `root`."
+    return figure_dot(T, root, cost=cost, caption=title or root.cls)[0]
 
 def run_dot(dot: str, fmt: str = 'svg') -> bytes:
     "Render DOT text with graphviz's `dot`."
     r = subprocess.run(['dot', f'-T{fmt}'], input=dot.encode(), capture_output=True)
     if r.returncode: raise RuntimeError(f"dot failed: {r.stderr.decode()[:500]}")
     return r.stdout
+
+def run_dots(dots: list[str]) -> list[str]:
+    "Render several DOT graphs to SVG with one call of `dot` (it writes one SVG document per graph)."
+    if not dots: return []
+    out = run_dot('\n'.join(dots), 'svg').decode()
+    svgs = ['<?xml' + x for x in out.split('<?xml')[1:]]
+    if len(svgs) != len(dots): raise RuntimeError(f"dot returned {len(svgs)} SVG documents for {len(dots)} graphs")
+    return svgs
