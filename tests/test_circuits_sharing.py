@@ -30,4 +30,4 @@ def test_hyperloop_middle_shares_modules_but_not_its_connections():
     "Hyperloop's middle block is one set of layers, but each loop has its own hyper-connection weights."
     model, x = zoo.tiny('hyperloop')
     dot = diagram(model.eval(), x).dot
-    assert 'some weights per call' in dot and 'same weights, called' not in dot
+    assert 'shared modules, own weights' in dot and 'same weights, called' not in dot

@@ -68,19 +68,22 @@ def _text_width(label: str, pt: float = 10) -> float:
 
 def estimate_width(dot: str) -> float:
     "Estimated width of a left-to-right figure: the longest chain of boxes and edge labels, with their gaps."
-    w, succ = {}, {}
+    w, succ, indeg = {}, {}, {}
     for line in dot.split('\n'):
         if m := _NODE.match(line): w[m[1]] = _text_width(m[2]) + 18
-        elif m := _EDGE.match(line):
+        elif (m := _EDGE.match(line)) and 'constraint=false' not in line:   # a loop's state wire goes back: not a rank
             succ.setdefault(m[1], []).append((m[2], _text_width(m[3], 9) + 22))
-    memo = {}
-    def longest(n, seen=()):
-        if n in memo: return memo[n]
-        if n in seen: return 0.0
-        best = max((e + longest(d, seen + (n,)) for d, e in succ.get(n, [])), default=0.0)
-        memo[n] = r = w.get(n, 6.0) + best
-        return r
-    return max((longest(n) for n in list(w) + list(succ)), default=0.0) + 16
+            indeg[m[2]] = indeg.get(m[2], 0) + 1
+    nodes = set(w) | set(succ) | set(indeg)
+    best = {n: w.get(n, 6.0) for n in nodes}                 # longest chain ending at n, in topological order
+    ready = deque(n for n in nodes if not indeg.get(n))
+    while ready:
+        n = ready.popleft()
+        for d, e in succ.get(n, []):
+            best[d] = max(best[d], best[n] + e + w.get(d, 6.0))
+            indeg[d] -= 1
+            if not indeg[d]: ready.append(d)
+    return 1.06 * max(best.values(), default=0.0) + 16     # 6% to spare: a second rendering costs more than a box
 
 # %% ../../nbs/circuits/nest.ipynb #8aefb8b1
 _VIEWBOX = re.compile(r'viewBox="[\d.\-]+ [\d.\-]+ ([\d.]+) ([\d.]+)"')
@@ -160,6 +163,8 @@ class Planner:
             if fig.rankdir == 'LR' and estimate_width(self.dot(fig, trial, {})[0]) <= WIDTH:
                 opened.append(id(c)); frontier.extend(_children(c))
         fig.order = opened
+        if not opened and fig.rankdir == 'LR' and estimate_width(self.dot(fig, set(), {})[0]) > 1.5 * WIDTH:
+            fig.rankdir = self.rankdirs[fig.key] = 'TB'         # a long chain of ops with nothing to close: top to bottom
         return set(opened)
 
     def figures(self) -> list[Figure]:
@@ -185,12 +190,19 @@ class Planner:
             fig.refs, fig.kinds = refs, by_kind
             fig.dot, p = self.dot(fig, fig.open, refs, f"F{fig.number}")
             fig.tips, fig.boxes = p.tips, {n: b for n, b in p.boxes.items() if n.startswith('b')}
+            fig.alt = None                  # a chain with nothing to close, near the limit: also drawn top to bottom
+            if not fig.open and fig.rankdir == 'LR' and estimate_width(fig.dot) > 0.8 * WIDTH:
+                fig.alt = fig.dot.replace('rankdir=LR;', 'rankdir=TB;', 1)
         return figs
 
     def render(self, figs: list[Figure]):
-        todo = [f.dot for f in figs if f.dot not in self.cache]
+        "Render every figure with one call of `dot`; a chain that came out too wide takes its top-to-bottom drawing."
+        todo = list(dict.fromkeys(d for f in figs for d in (f.dot, f.alt) if d and d not in self.cache))
         for d, s in zip(todo, run_dots(todo)): self.cache[d] = s
-        for f in figs: f.svg = _finish(self.cache[f.dot], f.tips, f"f{f.number}")
+        for f in figs:
+            if f.alt and svg_size(self.cache[f.dot])[0] > WIDTH:
+                f.dot, f.rankdir = f.alt, 'TB'; self.rankdirs[f.key] = 'TB'
+            f.svg = _finish(self.cache[f.dot], f.tips, f"f{f.number}")
 
     def variants(self, fig: Figure, limit: int = 8) -> dict:
         "For each collapsed box of `fig` (at most `limit`), the figure with that module drawn open in place."
@@ -213,7 +225,7 @@ def _places(fig: Figure, b: Block) -> list[str]:
     return [q + p[len(fig.path):] for q in fig.paths or [fig.path] for p in own if p.startswith(fig.path)] or own
 
 def _fig_caption(n: int, b: Block) -> str:
-    name = b.cls or 'repeated group'
+    name = 'one step of a loop' if b.attrs.get('loop') else b.cls or 'repeated group'
     where = b.paths[0] if b.count == 1 or b.shared else f"{b.paths[0]} ... {b.paths[-1]}"
     return f"{n}  {name}   {where or 'the model'}"
 

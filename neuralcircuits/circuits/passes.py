@@ -124,19 +124,23 @@ def _all_ops(item) -> list[Op]:
     if isinstance(item, Op): return [item]
     return [o for it in item.items for o in _all_ops(it)] + [o for r in item.reps[1:] for it in r for o in _all_ops(it)]
 
-def _chained(T: Trace, reps: list) -> int:
-    "How many leading repetitions form a chain: each one's first item reads what the one before made (a stack, not siblings)."
+def _chained(T: Trace, reps: list, loop: bool = False) -> int:
+    "How many leading repetitions form a chain: a stack's next repetition starts from what the one before made, a loop's reads it somewhere."
     for j in range(1, len(reps)):
         made = _produced(T, reps[j - 1])
-        if not any(i in made for op in _all_ops(reps[j][0]) for i in op.inputs): return j
+        if not any(i in made for it in (reps[j] if loop else reps[j][:1]) for op in _all_ops(it) for i in op.inputs): return j
     return len(reps)
+
+def _loop(reps: list) -> bool:
+    "Repetitions that call the same modules on the same weights with ops of their own between: steps of a loop in one forward."
+    return len(reps) > 1 and _sharing(reps) is True and any(not isinstance(x, Block) for x in reps[0])
 
 def structure(T: Trace, item) -> tuple:
     "What makes two items the same module up to constructor arguments: module classes, op ranks and weight shapes."
     if isinstance(item, Block):
         return (item.cls, item.count, tuple(structure(T, i) for i in item.items if isinstance(i, Block)),
                 tuple(T.values[v].shape for o in item.items if isinstance(o, Op) for v in o.inputs if T.values[v].source == 'param'))
-    return ('op',)
+    return (item.name, tuple(sorted({len(T.values[i].shape) for i in item.inputs})))   # `cat` of 1, 2 or 4 tensors alike
 
 def _settings(m) -> dict:
     "A module's plain settings (flags, sizes, rates): what its constructor arguments left behind."
@@ -166,7 +170,20 @@ def differences(T: Trace, reps: list) -> str:
                     out.append(f"{vals[0].axes[i] if vals[0].axes and vals[0].axes[i] else f'axis {i}'} = {', '.join(map(str, sizes))} entering")
     return '; '.join(dict.fromkeys(out))
 
-def fold(T: Trace, b: Block, max_period: int = 16) -> Block:
+def _step_start(T: Trace, items: list, i: int, p: int) -> int:
+    "Where, in a run repeating with period `p` from `i`, a loop's steps begin: the first shift whose steps start fresh."
+    for s in range(p):
+        made = _produced(T, items[i + s:i + s + p])              # one step, shifted by s
+        if not any(v in made for op in _all_ops(items[i + s + p]) for v in op.inputs): return s
+    return 0
+
+def _count(sigs: list, start: int, p: int) -> int:
+    "How many times the `p` items from `start` repeat back to back."
+    k = 1
+    while sigs[start + k * p:start + (k + 1) * p] == sigs[start:start + p]: k += 1
+    return k
+
+def fold(T: Trace, b: Block, max_period: int = 64) -> Block:
     "Fold runs of structurally identical items inside `b` (bottom up), or of the same modules up to their settings; returns `b`."
     for it in b.items:
         if isinstance(it, Block): fold(T, it, max_period)
@@ -176,11 +193,14 @@ def fold(T: Trace, b: Block, max_period: int = 16) -> Block:
         p, k = _find_run(sigs, i, max_period)
         exact = k > 1
         if not exact: p, k = _find_run(loose, i, max_period)
+        if k > 2 and p > 1 and (s := _step_start(T, items, i, p)):      # a loop's steps begin where one starts fresh
+            out += items[i:i + s]; i += s; k = _count(sigs if exact else loose, i, p)
         reps = [items[i + j * p:i + (j + 1) * p] for j in range(k)]
-        k = _chained(T, reps)
+        k = _chained(T, reps, _loop(reps))
         reps = reps[:k]
-        if k > 1 and any(isinstance(x, Block) for x in items[i:i + p]) and (exact or all(isinstance(x, Block) for x in items[i:i + p])):
-            shared = _sharing(reps)
+        shared = _sharing(reps) if k > 1 else False
+        modules_only = all(isinstance(x, Block) for x in items[i:i + p])
+        if k > 1 and any(isinstance(x, Block) for x in items[i:i + p]) and (exact or modules_only or shared is True):
             if p == 1:
                 g = reps[0][0]
                 g.paths, g.modules = [r[0].path for r in reps], [r[0].modules[0] for r in reps]
@@ -190,8 +210,8 @@ def fold(T: Trace, b: Block, max_period: int = 16) -> Block:
                 g = Block(_prefix(paths), '', reps[0], [], [], b.depth + 1, _modules(reps[0]), group=True,
                           paths=[next(x.path for x in r if isinstance(x, Block)) for r in reps])
             g.count, g.reps, g.shared, g._sig = k, reps, shared, None
-            g.attrs['differs'] = differences(T, reps)
-            g.attrs['exact'] = exact
+            g.attrs.update(differs='' if exact else differences(T, reps), exact=exact,
+                           loop=_loop(reps))
             out.append(g); i += p * k
         else: out.append(items[i]); i += 1
     b.items = out

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/circuits/render.ipynb #35f00419
 from __future__ import annotations
-import html, subprocess
+import functools, html, inspect, subprocess
 from .capture import Trace, Op, Value
 from .passes import Block
 
@@ -168,20 +168,23 @@ def _chains(T: Trace, live: set) -> tuple[set, dict]:
             before[us[0].id] = before.pop(op.id, []) + [_text(T, op)]
     return absorbed, before
 
-def _folds(root: Block) -> tuple[dict, dict]:
-    "alias: op id -> the op drawn for it; reps: op id -> {fold: repetition index}."
-    alias, reps = {}, {}
+def _folds(root: Block) -> tuple[dict, dict, dict]:
+    "alias: op id -> the op drawn for it; reps: op id -> {fold: repetition index}; folds: id -> folded block."
+    alias, reps, folds = {}, {}, {}
     def every(b: Block) -> list[Block]:       # blocks in every repetition, not only the drawn one
         inner = [x for x in b.items if isinstance(x, Block)] + [x for r in b.reps[1:] for x in r if isinstance(x, Block)]
         return [b] + [y for x in inner for y in every(x)]
     for b in every(root):
         if b.count < 2: continue
+        folds[id(b)] = b
         per = [[o for x in r for o in (_flat(x, b) if x is b else _flat(x))] for r in b.reps]
+        names = [o.name for o in per[0]]
         for j, ops in enumerate(per):
+            same = [o.name for o in ops] == names          # folds of one module up to its settings may run other ops
             for o, o0 in zip(ops, per[0]):
                 reps.setdefault(o.id, {})[id(b)] = j
-                if j: alias[o.id] = o0.id
-    return alias, reps
+                if j and same: alias[o.id] = o0.id
+    return alias, reps, folds
 
 # %% ../../nbs/circuits/render.ipynb #c7f3102d
 def _dims(T: Trace, v: int) -> str:
@@ -203,19 +206,21 @@ def op_tip(T: Trace, op: Op, cost: bool = False) -> str:
     if cost: lines.append(f"{_human(op.flops, 'FLOP')}, {_human(op.bytes, 'B')} read+written")
     return '\n'.join(lines) + _source_line(op)
 
+@functools.lru_cache(maxsize=None)
+def _defined_at(cls: type) -> str:
+    "File and first line of a module class's forward."
+    try: return f"{inspect.getsourcefile(cls.forward)}:{inspect.getsourcelines(cls.forward)[1]}"
+    except (TypeError, OSError): return ''
+
 def block_tip(T: Trace, b: Block) -> str:
     "Hover text of a module: its class, where it is used, its weights, and the file and line of its forward."
-    import inspect
     m = b.modules[0] if b.modules else None
     where = ', '.join(b.paths[:4]) + (f", ... ({len(b.paths)} in all)" if len(b.paths) > 4 else '') if b.paths else b.path
     lines = [f"{b.cls or 'group'} at {where or 'the model'}"]
     if m is not None:
         n = sum(p.numel() for p in m.parameters())
         lines.append(f"{n:,} parameters{' each' if b.count > 1 and not b.shared else ''}, {len(b.ops())} ops")
-        try:
-            fn = type(m).forward
-            lines.append(f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]}")
-        except (TypeError, OSError): pass
+        if where := _defined_at(type(m)): lines.append(where)
     return '\n'.join(lines)
 
 class Painter:
@@ -226,13 +231,15 @@ class Painter:
         self.collapse = collapse or (lambda b: False)        # Block -> drawn as one box
         self.figure, self.refs = figure, refs or {}          # refs: id(block) -> the number of the figure that draws it
         self.expanded = expanded                              # the module opened in place (its fence collapses it again)
-        self.alias, self.reps = _folds(root)
+        if getattr(T, '_paint', (None,))[0] is not root:    # what every figure of one diagram shares: computed once
+            live = live_ops(T)
+            T._paint = (root, live, _chains(T, live), _folds(root))
+        _, self.live, (self.absorbed, self.before), (self.alias, self.reps, self.folds) = T._paint
         self.node, self.lines, self.n_clusters = {}, [], 0   # op id -> node name (op nodes and collapsed blocks)
         self.drawn_ops, self.boxes, self.tips = {}, {}, {}    # node -> op; node -> collapsed block; node -> hover text
-        self.live = live_ops(T)
-        self.absorbed, self.before = _chains(T, self.live)
         self.inside = None if figure is None else {o.id for x in figure.items for o in _flat(x)}
         self.stacks = {}                                      # figure in/out wire stacks
+        self.state_wires, self.carried_seen = [], set()       # what a loop carries from one step to the next
 
     def transparent(self, op: Op) -> bool: return _transparent(op) or op.id in self.absorbed
 
@@ -248,7 +255,8 @@ class Painter:
             first, last = b.paths[0], b.paths[-1]
             where = _esc(first) if b.shared else f"{_esc(first)} &#8230; {_esc(last)}"
             how = (f"same weights, called &#215;{b.count}" if b.shared is True else
-                   f"same modules, some weights per call" if b.shared else "distinct weights")
+                   f"shared modules, own weights" if b.shared else "distinct weights")
+            if b.attrs.get('loop'): head, how = 'loop', "same weights; dashed wires: state carried to the next step"
             head, sub = f"( {head or _esc(b.path)} ) &#215;{b.count}", f"{where}<BR/>{how}"
             if b.attrs.get('differs'): sub += '<BR/>' + '<BR/>'.join(_esc(d) for d in b.attrs['differs'].split('; '))
         elif b.reused > 1: sub = f"shared: called {b.reused}&#215;"
@@ -375,12 +383,13 @@ def _wires(self: Painter) -> list[str]:
     T, fans, rep, inside = self.T, {}, {}, self.inside
     skips = {self._key(self._source(o.attrs['skip'])) for o in T.ops if o.attrs.get('residual')}
     def add(key, s, dst, item): rep.setdefault(key, s); fans.setdefault(key, {}).setdefault(dst, []).append(item)
-    for op in T.ops:
+    for op in self.relevant():
         if self.transparent(op) or op.id not in self.live: continue
         if inside is not None and op.id not in inside:          # used outside this figure: the wire leaves on the right
-            for v in op.inputs:
+            for k, v in enumerate(op.inputs):
                 s = self._source(v); p = T.values[s].producer
                 if p is None or p not in inside or T.values[s].source == 'param': continue
+                if self.carried(s, op, k): continue
                 ex = self._exit(s)
                 if ex is None: continue
                 key = self._key(s); out = self.stack_out(key, s)
@@ -396,7 +405,8 @@ def _wires(self: Painter) -> list[str]:
             p = T.values[s].producer
             if p is not None and (inside is None or p in inside):
                 a, b = self.reps.get(p, {}), self.reps.get(op.id, {})
-                if any(f in b and b[f] != j for f, j in a.items()): continue       # the loop back between repetitions
+                if any(f in b and b[f] != j for f, j in a.items()):               # the loop back between repetitions
+                    self.carried(s, op, k); continue
                 if self.node.get(self.rep_op(p)) == dst_node: continue            # inside one collapsed block
             key = self._key(s)
             res = bool(op.attrs.get('residual')) and self._key(self._source(op.attrs['skip'])) == key
@@ -409,7 +419,44 @@ def _wires(self: Painter) -> list[str]:
         if ex is None: continue
         out = f"out{k}" if inside is None else self.stack_out(key, s)
         add(key, s, out, (v, ex, lambda i, out=out: out, False))
-    return [l for key, by_dst in fans.items() for l in self._fan(rep[key], by_dst, key in skips)]
+    return [l for key, by_dst in fans.items() for l in self._fan(rep[key], by_dst, key in skips)] + self.state_wires
+
+def _relevant(self: Painter) -> list[Op]:
+    "The ops whose wires this figure draws: all of them, or those inside the figure and those that use what it makes."
+    T = self.T
+    if self.inside is None: return T.ops
+    if not hasattr(T, '_users'):
+        T._users = {}
+        for op in T.ops:
+            for v in op.inputs: T._users.setdefault(v, []).append(op.id)
+    ids = set(self.inside)
+    for i in self.inside:
+        for o in T.ops[i].outputs:
+            for v in self._through(o): ids.update(T._users.get(v, ()))
+    return [T.ops[i] for i in sorted(ids)]
+
+def _through(self: Painter, v: int) -> list[int]:
+    "Value `v` and the values transparent ops (copies, dropout at eval) make from it: a wire passes through them."
+    out, todo = [v], [v]
+    while todo:
+        for u in self.T._users.get(todo.pop(), ()):
+            op = self.T.ops[u]
+            if self.transparent(op): out += op.outputs; todo += op.outputs
+    return out
+
+def _carried(self: Painter, s: int, op: Op, k: int) -> bool:
+    "Draw value `s` as state a loop carries into its next step (a dashed wire back), if it is one; whether it was."
+    p = self.T.values[s].producer
+    a, b = self.reps.get(p, {}), self.reps.get(op.id, {})
+    if not any(f in b and b[f] == j + 1 and self.folds[f].attrs.get('loop') for f, j in a.items()): return False
+    ex, en = self._exit(s), self._entry(op, k)
+    if ex is None or en is None or self.node.get(self.rep_op(p)) == self.node.get(self.rep_op(op.id)): return True
+    key = (ex(0), en(0))
+    if key not in self.carried_seen:
+        self.carried_seen.add(key)
+        self.state_wires.append(f'{ex(0)} -> {en(0)} [label="{_esc(" ".join(self.T.values[s].labels))}", style=dashed, '
+                                f'color="#8a6d3b", fontcolor="#8a6d3b", constraint=false];')
+    return True
 
 def _groups(T: Trace, v: int, ex, en) -> dict:
     g = {}
@@ -434,7 +481,8 @@ def _fan(self: Painter, s: int, by_dst: dict, skip: bool) -> list[str]:
             for (_, b), labs in _groups(T, v, lambda i: cp, en).items(): edge(cp, b, labs, _RES if res else '')
     return lines
 
-Painter.wires, Painter._fan, Painter._key = _wires, _fan, _key
+Painter.wires, Painter._fan, Painter._key, Painter.carried = _wires, _fan, _key, _carried
+Painter.relevant, Painter._through = _relevant, _through
 
 # %% ../../nbs/circuits/render.ipynb #6b008f9f
 def legend(T: Trace) -> dict[str, list[int]]:
@@ -449,8 +497,8 @@ def _stack(T: Trace, v: int, nid: str, title: str) -> str:
     rows = ''.join(f'<TR><TD>{_esc(l)}</TD></TR>' for l in T.values[v].labels) or '<TR><TD>()</TD></TR>'
     return f'{nid} [shape=plaintext, label=<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1"><TR><TD><B>{_esc(title)}</B></TD></TR>{rows}</TABLE>>];'
 
-_HEAD = ['rankdir={rankdir}; nodesep=0.12; ranksep=0.18; newrank=true; forcelabels=true;',
-         'node [fontname="Helvetica", fontsize=10]; edge [arrowhead=none, fontname="Helvetica-Oblique", fontsize=9, penwidth=1.1];']
+_HEAD = ['rankdir={rankdir}; nodesep=0.12; ranksep=0.1; newrank=true; forcelabels=true;',
+         'node [fontname="Helvetica", fontsize=10, margin="0.05,0.04"]; edge [arrowhead=none, fontname="Helvetica-Oblique", fontsize=9, penwidth=1.1];']
 
 def _caption(T: Trace, head: str, cost: bool, axes: bool = True) -> str:
     lab = _esc(head)
