@@ -122,13 +122,13 @@ def _pairs(a: Block, b: Block) -> dict:
     return out
 
 # %% ../../nbs/circuits/nest.ipynb #5eb4b1fb
-_TITLE = re.compile(r'<title>(\w+)</title>')
+_TITLE = re.compile(r'<title>([^<]*)</title>')
 
 def _finish(svg: str, tips: dict, prefix: str) -> str:
     "Hover text in each box's `<title>`, ids unique on a page with many figures, no XML prologue (inline in HTML)."
     svg = svg[svg.index('<svg'):]
     svg = _TITLE.sub(lambda m: f"<title>{html.escape(tips[m[1]], quote=False)}</title>" if m[1] in tips else '<title></title>', svg)
-    return re.sub(r'id="(node|edge|clust|graph|a_|nc-)', lambda m: f'id="{prefix}-{m[1]}', svg)
+    return svg.replace(' id="', f' id="{prefix}-')
 
 # %% ../../nbs/circuits/nest.ipynb #e29d777c
 _BLOCKS = 'neuralcircuits.blocks'

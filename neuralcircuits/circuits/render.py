@@ -293,7 +293,9 @@ class Painter:
         for it in b.items:
             if isinstance(it, Block): self.draw(it)
             elif not self.transparent(it) and it.id in self.live:
-                nid = f"o{it.id}"; self.node[it.id] = nid; self.drawn_ops[nid] = it; self.tips[nid] = op_tip(self.T, it, self.cost)
+                nid = f"o{it.id}"; self.node[it.id] = nid; self.drawn_ops[nid] = it
+                tip = op_tip(self.T, it, self.cost)
+                self.tips.update({nid + part: tip for part in ('', 't', 'c1', 's')})   # an attention box is four nodes
                 self.lines.append(box(self.T, it, nid, self.cost, self.before.get(it.id, [])))
         if fence: self.lines.append('}')
 
