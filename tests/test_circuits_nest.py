@@ -7,7 +7,7 @@ from neuralcircuits.circuits import diagram
 from neuralcircuits.circuits.nest import WIDTH, smallest_label, svg_size
 
 torch.set_num_threads(1)
-COLUMN, LEGIBLE = 800, 7.0      # the docs' content column in px; the smallest label a reader can read, in px
+from neuralcircuits.circuits.nest import COLUMN, LEGIBLE
 
 
 def legibility(d) -> list[tuple[float, float]]:

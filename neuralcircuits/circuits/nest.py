@@ -13,11 +13,12 @@ from .passes import Block, signature
 from .render import figure_dot, run_dot, run_dots, _flat, live_ops
 
 # %% auto #0
-__all__ = ['WIDTH', 'Figure', 'collapsible', 'estimate_width', 'svg_size', 'smallest_label', 'Planner', 'compose_svg',
-           'compose_html', 'stack_images']
+__all__ = ['COLUMN', 'LEGIBLE', 'SMALLEST', 'WIDTH', 'Figure', 'collapsible', 'estimate_width', 'svg_size', 'smallest_label',
+           'Planner', 'compose_svg', 'compose_html', 'stack_images']
 
 # %% ../../nbs/circuits/nest.ipynb #208e4757
-WIDTH = 1000.0   # pt: scaled into an 800 px column, a 9 pt label stays 7.2 px tall
+COLUMN, LEGIBLE, SMALLEST = 800, 7.0, 9.0   # the docs column (px), the smallest readable label (px), our smallest font (pt)
+WIDTH = SMALLEST * COLUMN / LEGIBLE         # 1028.6 pt: the widest figure whose 9 pt labels stay 7 px tall in the column
 
 @dataclass
 class Figure:
@@ -95,7 +96,7 @@ def svg_size(svg: str) -> tuple[float, float]:
 
 _FONT = re.compile(r'font-size="([\d.]+)"')
 
-def smallest_label(svg: str, column: float = 800) -> float:
+def smallest_label(svg: str, column: float = COLUMN) -> float:
     "Height in CSS px of the smallest text when the SVG is shown whole in a `column` px wide column (never enlarged)."
     w = svg_size(svg)[0]
     shown = min(column, w * 4 / 3)           # graphviz sizes are points: 1 pt = 4/3 px at natural size
