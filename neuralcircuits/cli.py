@@ -13,10 +13,10 @@ __all__ = ['BENCHES', 'PACKAGE', 'USER_ERRORS', 'cmd_zoo', 'cmd_tour', 'cmd_diag
 
 # %% ../nbs/cli.ipynb #d705402c
 BENCHES = {  # `nc bench NAME` -> the function that runs it, and what it compares
-    'model': ('neuralcircuits.blocks.bench', 'bench_model', "baseline LM training step vs x-transformers"),
+    'model': ('neuralcircuits.bench.model', 'bench_model', "baseline LM training step vs x-transformers"),
     'diagram': ('neuralcircuits.circuits.bench', 'bench_diagram', "capture+render of a 12-layer model vs torchview"),
-    'kernels': ('neuralcircuits.kernels.bench', 'bench_kernels', "Triton kernels and chunked forms vs their peers"),
-    'train': ('neuralcircuits.train.bench', 'bench_train', "the training loop's overhead vs a hand-written loop"),
+    'kernels': ('neuralcircuits.bench.kernels', 'bench_kernels', "Triton kernels and chunked forms vs their peers"),
+    'train': ('neuralcircuits.bench.train', 'bench_train', "the training loop's overhead vs a hand-written loop"),
 }
 
 def _call(module: str, fn: str, *args, **kwargs):
