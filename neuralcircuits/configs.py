@@ -8,7 +8,7 @@ import dataclasses, difflib, math, types, typing
 from dataclasses import dataclass, field, fields
 
 # %% auto #0
-__all__ = ['closest', 'require', 'require_type', 'require_number', 'Config']
+__all__ = ['closest', 'require', 'require_type', 'require_number', 'require_arguments', 'Config']
 
 # %% ../nbs/configs.ipynb #aaa8a41c
 def closest(name: str, options, n: int = 3) -> str:
@@ -40,6 +40,14 @@ def require_number(value, arg: str, *, integer: bool = False, min=None, above=No
                       (below is None or value < below, f'< {below}'), (at_most is None or value <= at_most, f'<= {at_most}')):
         require(ok, arg, bound, value)
     return value
+
+def require_arguments(fn, args: dict, what: str):
+    "Raise `TypeError` naming the first key of `args` that `fn` takes no parameter for (a `**kwargs` takes all)."
+    import inspect
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()): return
+    for k in args:
+        if k not in params: raise TypeError(f"{what} has no argument {k!r}; it takes {', '.join(params)}")
 
 def _article(name: str) -> str: return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 

@@ -72,7 +72,7 @@ def check_inputs(same: dict, other: dict | None = None):
 # %% ../../nbs/kernels/index.ipynb #ab28d258
 _functions = {'rms_norm': 'rmsnorm', 'rms_norm_reference': 'rmsnorm',
               'delta_rule': 'deltarule', 'delta_rule_recurrent': 'deltarule', 'delta_rule_chunked': 'deltarule',
-              'attention': 'flash', 'attention_reference': 'flash', 'lengths_to_cu_seqlens': 'flash',
+              'attention': 'flash', 'attention_reference': 'flash', 'lengths_to_cu_seqlens': 'flash', 'check_cu_seqlens': 'flash',
               'depth_attention': 'depth', 'depth_attention_reference': 'depth',
               'sinkhorn': 'logsinkhorn', 'sinkhorn_reference': 'logsinkhorn'}
 

@@ -9,7 +9,7 @@ from ..configs import require_number
 from . import wants_triton, load_triton, check_inputs
 
 # %% auto #0
-__all__ = ['lengths_to_cu_seqlens', 'attention_reference', 'AttentionFunction', 'attention']
+__all__ = ['check_cu_seqlens', 'lengths_to_cu_seqlens', 'attention_reference', 'AttentionFunction', 'attention']
 
 # %% ../../nbs/kernels/flash.ipynb #a4062f1d
 def _check(q, k, v, cu_seqlens, read_back: bool = True, scale=None, max_seqlen=None):
@@ -24,14 +24,17 @@ def _check(q, k, v, cu_seqlens, read_back: bool = True, scale=None, max_seqlen=N
         raise ValueError(f"k and v must have shape {(*q.shape[:-2], 'h_kv', q.shape[-1])}, got {tuple(k.shape)} and {tuple(v.shape)}")
     if q.shape[-2] % k.shape[-2]:
         raise ValueError(f"query heads h={q.shape[-2]} must be a multiple of key/value heads h_kv={k.shape[-2]}")
-    if not packed: return
+    if packed: check_cu_seqlens(cu_seqlens, q.shape[0], read_back)
+
+def check_cu_seqlens(cu_seqlens, n: int, read_back: bool = True):
+    "Refuse `cu_seqlens` that is not a 1-axis integer tensor or (with `read_back`, a device sync) does not rise from 0 to `n`."
     if not isinstance(cu_seqlens, torch.Tensor) or cu_seqlens.is_floating_point() or cu_seqlens.dtype == torch.bool:
         raise TypeError(f"cu_seqlens must be an integer torch.Tensor, got {getattr(cu_seqlens, 'dtype', type(cu_seqlens).__name__)}")
     if cu_seqlens.ndim != 1: raise ValueError(f"cu_seqlens must have one axis, got shape {tuple(cu_seqlens.shape)}")
-    if read_back:                                                                        # a device sync on a GPU
+    if read_back:
         bounds = cu_seqlens.tolist()
-        if bounds[:1] != [0] or bounds[-1] != q.shape[0] or any(b < a for a, b in zip(bounds, bounds[1:])):
-            raise ValueError(f"cu_seqlens must run from 0 to n={q.shape[0]} without decreasing, got {bounds}")
+        if bounds[:1] != [0] or bounds[-1] != n or any(b < a for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"cu_seqlens must run from 0 to n={n} without decreasing, got {bounds}")
 
 def lengths_to_cu_seqlens(lengths) -> torch.Tensor:
     "Cumulative sequence lengths [0, t_0, t_0 + t_1, ...] (int32) from a list or tensor of lengths."

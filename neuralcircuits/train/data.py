@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from ..configs import closest, require, require_number, require_type
+from ..configs import closest, require_arguments, require_number, require_type
 
 # %% auto #0
 __all__ = ['IGNORE', 'LISTOPS_TOKENS', 'TASKS', 'logits_of', 'Task', 'plays_dir', 'play_names', 'clean_play', 'shakespeare_text',
@@ -285,13 +285,12 @@ def task(name: str | Task, **args) -> Task:
     if ':' in name:
         import importlib
         module, fn = name.split(':', 1)
-        try: made = getattr(importlib.import_module(module), fn)(**args)
+        try: make = getattr(importlib.import_module(module), fn)
         except (ImportError, AttributeError) as e: raise ValueError(f"data {name!r} could not be loaded: {e}") from e
+        require_arguments(make, args, f"data {name!r}")
+        made = make(**args)
     elif name in TASKS:
-        import inspect
-        takes = inspect.signature(TASKS[name]).parameters
-        for k in args:
-            if k not in takes: raise TypeError(f"data {name!r} has no argument {k!r}; it takes {', '.join(takes)}")
+        require_arguments(TASKS[name], args, f"data {name!r}")
         made = TASKS[name](**args)
     else:
         raise ValueError(f"no data set {name!r}; known: {', '.join(TASKS)}; closest: {closest(name, TASKS)}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, datetime, inspect, json, os, pathlib, signal, subprocess, sys, threading, time, traceback
 from dataclasses import dataclass, field
 import torch
-from ..configs import Config, closest, require_number
+from ..configs import Config, closest, require_arguments, require_number
 from .data import Task, task as make_task
 from .loop import FitConfig, FitResult, fit, loss_figure, resolve_device
 
@@ -96,7 +96,7 @@ def check(cfg: JobConfig, nproc: int = 1) -> Task:
                          f"({task.size('train')} examples)")
     if cfg.fit.batch_size % (nproc * cfg.fit.grad_accum):
         raise ValueError(f"batch_size={cfg.fit.batch_size} must be divisible by nproc x grad_accum = {nproc} x {cfg.fit.grad_accum}")
-    if ':' in cfg.model: _import(cfg.model, 'model')
+    if ':' in cfg.model: require_arguments(_import(cfg.model, 'model'), cfg.model_args, f"model {cfg.model!r}")
     else:
         from neuralcircuits import zoo
         mcfg = model_config(cfg, task)
