@@ -165,12 +165,28 @@ CIRCUITS = [
     Bad('diagram-float-depth', lambda: _circuits().diagram(lm(), TOKENS, depth=1.5), ValueError, 'depth', '1.5'),
 ]
 
-CASES = CONFIGS + ZOO + AXES + BLOCKS + PROBE + WIDGETS + CIRCUITS
+def _zoo_model(key: str):
+    model, x = zoo.tiny(key)
+    return model, x
+
+LM_KEYS = [k for k in zoo.keys() if zoo.entry(k).example is zoo.token_input]
+ZOO_FORWARD = [Bad(f'zoo-{k}-float-tokens', lambda k=k: (lambda m, x: m(x.float()))(*_zoo_model(k)), TypeError, 'tokens', 'torch.float32')
+               for k in LM_KEYS] + [
+    Bad(f'zoo-{k}-too-long', lambda k=k: (lambda m, x: m(torch.cat([x, x], 1)))(*_zoo_model(k)), ValueError, 'tokens', 'at most t=')
+    for k in LM_KEYS] + [
+    Bad('zoo-vit-wrong-channels', lambda: (lambda m, x: m(x[:, :1]))(*_zoo_model('vit')), ValueError, 'images', 'c=1', 'c=3'),
+    Bad('zoo-varlen-lengths-too-long', lambda: (lambda m, x: m(x, [30, 1]))(*_zoo_model('varlen')), ValueError, 'lengths', '[30, 1]'),
+    Bad('zoo-varlen-cu-seqlens-decreasing', lambda: (lambda m, x: m.forward_packed(x[0], torch.tensor([0, 15, 5, 20])))(*_zoo_model('varlen')),
+        ValueError, 'cu_seqlens', '[0, 15, 5, 20]'),
+    Bad('zoo-build-unknown-key', lambda: zoo.build('vitt'), KeyError, "'vitt'", "'vit'"),
+]
+
+CASES = CONFIGS + ZOO + ZOO_FORWARD + AXES + BLOCKS + PROBE + WIDGETS + CIRCUITS
 
 @pytest.mark.parametrize('case', CASES, ids=repr)
 def test_bad_input(case): check(case)
 
-def test_suite_size(): assert len(CASES) >= 100 - 60   # with the kernels, train and cli files: well over 100
+def test_suite_size(): assert len(CASES) >= 100          # and the kernels, train and cli files add as many again
 
 def test_valid_calls_still_accepted():
     "The checks refuse only nonsense: the defaults, ints for floats, tuples for lists and None for optionals pass."

@@ -75,6 +75,11 @@ CASES = [
     Bad('sinkhorn-zero-iters', lambda b: K.sinkhorn(LOGITS, n_iters=0, backend=b), ValueError, 'n_iters', '0'),
     Bad('sinkhorn-float-iters', lambda b: K.sinkhorn(LOGITS, n_iters=2.5, backend=b), TypeError, 'n_iters', '2.5'),
     Bad('sinkhorn-str-iters', lambda b: K.sinkhorn(LOGITS, n_iters='3', backend=b), TypeError, 'n_iters', "'3'"),
+    Bad('cu-check-float', lambda b: K.check_cu_seqlens(CU.float(), 5), TypeError, 'cu_seqlens', 'torch.float32'),
+    Bad('attention-max-seqlen-float', lambda b: K.attention(P, P, P, CU, max_seqlen=2.5, backend=b), TypeError, 'max_seqlen', '2.5'),
+    Bad('rms-norm-reference-integer', lambda b: K.rms_norm_reference(X.long(), W), TypeError, 'x', 'torch.int64'),
+    Bad('depth-reference-negative-eps', lambda b: K.depth_attention_reference(VALS, QRY, eps=-1.0), ValueError, 'eps', '-1.0'),
+    Bad('sinkhorn-reference-list', lambda b: K.sinkhorn_reference(LOGITS.tolist()), TypeError, 'logits', 'list'),
     Bad('use-unknown-backend', lambda b: K.use('gpu').__enter__(), ValueError, 'backend', "'gpu'"),
 ]
 

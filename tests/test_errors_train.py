@@ -101,6 +101,14 @@ CASES = [
                                                     verify_checkpoint(t / 'step_00000001.pt')), CheckpointError, 'manifest', 'bytes'),
     Bad('checkpoint-negative-step', lambda t: save_checkpoint(dict(step=1), t, -1), ValueError, 'step', '-1'),
     Bad('compare-keys-a-string', lambda t: train.compare('transformer', copy_task(), 1), TypeError, 'keys', "'transformer'"),
+    Bad('compare-no-keys', lambda t: train.compare([], copy_task(), 1), ValueError, 'keys', '[]'),
+    Bad('task-module-unknown-argument', lambda t: data.task('neuralcircuits.train.data:copy', lenght=3), TypeError, 'lenght', 'length'),
+    Bad('run-custom-model-unknown-argument', lambda t: run_config(job(model='neuralcircuits.zoo:token_input', model_args=dict(bogus=1),
+                                                                      out_dir=str(t))), TypeError, "'bogus'", 'cfg'),
+    Bad('run-data-args-typo', lambda t: run_config(job(data_args=dict(COPY, lenght=3), out_dir=str(t))), TypeError, "'lenght'"),
+    Bad('launch-local-two-processes', lambda t: launch(job(out_dir=str(t / 'run')), nproc=2), ValueError, 'nproc=2', 'torchrun'),
+    Bad('fit-config-lr-list', lambda t: FitConfig(lr=[0.1]), TypeError, 'lr', '[0.1]'),
+    Bad('fit-unknown-parallel', lambda t: FitConfig(parallel='zero'), ValueError, 'parallel', "'zero'"),
     Bad('compare-zero-budget', lambda t: train.Budget(steps=0), ValueError, 'steps', '0'),
 ]
 
@@ -108,6 +116,11 @@ CASES = [
 def test_bad_input(case, tmp_path):
     with pytest.raises(case.exc) as e: case.call(tmp_path)
     for w in case.words: assert w in str(e.value), f"{case.id}: {w!r} not in the message {str(e.value)!r}"
+
+def test_refused_launch_leaves_no_job(tmp_path):
+    "A launch refused for its arguments writes nothing: no job directory that looks started."
+    with pytest.raises(ValueError): launch(job(out_dir=str(tmp_path / 'run')), nproc=2)
+    assert not (tmp_path / 'run').exists()
 
 def test_valid_job_config_still_accepted(tmp_path):
     "A config file written the way the notebooks write one loads, with the fit dict made a FitConfig."

@@ -272,9 +272,7 @@ Job.__repr__, Job.plot, Job.watch = _repr, _plot, _watch
 def _command(backend: str, nproc: int, config_path: pathlib.Path, resume: bool) -> list[str]:
     "The command line that runs the job."
     job = ['-c', WORKER, str(config_path)] + (['--resume'] if resume else [])
-    if backend == 'local':
-        if nproc != 1: raise ValueError(f"backend='local' runs one process, got nproc={nproc}; use backend='torchrun'")
-        return [sys.executable, *job]
+    if backend == 'local': return [sys.executable, *job]
     return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}',
             '--no-python', sys.executable, *job]
 
@@ -284,6 +282,7 @@ def launch(cfg, nproc: int = 1, backend: str = 'local', resume: bool = False, **
     if backend not in ('local', 'torchrun', 'submitit'):
         raise ValueError(f"backend must be 'local', 'torchrun' or 'submitit', got {backend!r}")
     require_number(nproc, 'nproc', integer=True, min=1)
+    if backend == 'local' and nproc != 1: raise ValueError(f"backend='local' runs one process, got nproc={nproc}; use backend='torchrun'")
     cfg = load_config(cfg)
     check(cfg, nproc)
     out = pathlib.Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
