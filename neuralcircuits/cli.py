@@ -80,7 +80,7 @@ def _at_least(kind: type, lo, what: str):
     def parse(s: str):
         try: v = kind(s)
         except ValueError: v = None
-        if v is None or v < lo: raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}")
+        if v is None or not v >= lo: raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}")
         return v
     return parse
 

@@ -25,9 +25,7 @@ def require(ok: bool, arg: str, expected: str, got) -> None:
 def require_type(value, kind: type | tuple, arg: str, expected: str | None = None):
     "`value` if it is a `kind` (bools are not ints), else a `TypeError` naming `arg`, what was expected and what came."
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds: ok = False
-    else: ok = isinstance(value, kinds)
-    if not ok:
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         expected = expected or ' or '.join(_article(k.__name__) for k in kinds)
         raise TypeError(f"{arg} must be {expected}, got {type(value).__name__} {value!r}")
     return value
