@@ -163,6 +163,17 @@ def _circuits():
 CIRCUITS = [
     Bad('diagram-negative-depth', lambda: _circuits().diagram(lm(), TOKENS, depth=-1), ValueError, 'depth', '-1'),
     Bad('diagram-float-depth', lambda: _circuits().diagram(lm(), TOKENS, depth=1.5), ValueError, 'depth', '1.5'),
+    Bad('diagram-model-not-module', lambda: _circuits().diagram('model', TOKENS), TypeError, 'model', 'str'),
+    Bad('diagram-names-wrong-rank', lambda: _circuits().diagram(lm(), TOKENS, names='a b c'), ValueError, "'a b c'", '(1, 3)'),
+    Bad('diagram-save-bad-suffix', lambda: _circuits().diagram(lm(), TOKENS).save('d.txt'), ValueError, 'path', "'d.txt'"),
+]
+
+# Wrong calls still answered by Python's own error, in areas other helpers own right now (the widgets, and the
+# diagram engine being rewritten): strict xfails, so the owner sees the case flip when the check lands.
+KNOWN_GAPS = [
+    Bad('widget-batch-out-of-range', lambda: _widgets().ResidualFlow(lm(), TOKENS, batch=5), ValueError, 'batch', '5'),
+    Bad('widget-decode-not-callable', lambda: _widgets().AttentionView(lm(), TOKENS, decode=3).to_html(), TypeError, 'decode', '3'),
+    Bad('diagram-axes-not-a-dict', lambda: _circuits().diagram(lm(), TOKENS, axes=5), TypeError, 'axes', '5'),
 ]
 
 def _zoo_model(key: str):
@@ -185,6 +196,10 @@ CASES = CONFIGS + ZOO + ZOO_FORWARD + AXES + BLOCKS + PROBE + WIDGETS + CIRCUITS
 
 @pytest.mark.parametrize('case', CASES, ids=repr)
 def test_bad_input(case): check(case)
+
+@pytest.mark.xfail(strict=True, reason="the check belongs to the widgets and circuits owners; see KNOWN_GAPS")
+@pytest.mark.parametrize('case', KNOWN_GAPS, ids=repr)
+def test_known_gap(case): check(case)
 
 def test_suite_size(): assert len(CASES) >= 100          # and the kernels, train and cli files add as many again
 
