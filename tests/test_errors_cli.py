@@ -1,7 +1,7 @@
 """`nc` with a wrong argument: one paragraph on stderr naming what is wrong, a non-zero exit and no traceback; a bug
 (an exception that no check raised) still shows its traceback. Most cases call `main` in this process (fast); the
 bar's two commands also run as a real `nc` subprocess."""
-import json, os, subprocess, sys
+import json, os, pathlib, subprocess, sys
 import pytest
 from neuralcircuits import cli
 from neuralcircuits.train.checkpoint import save_checkpoint
@@ -68,7 +68,8 @@ def test_bug_keeps_its_traceback(monkeypatch):
     with pytest.raises(KeyError): cli.main(['zoo'])
 
 def nc(*argv, cwd):
-    env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    root = str(pathlib.Path(__file__).resolve().parents[1])   # this checkout, wherever pytest runs from
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get('PYTHONPATH', ''))
     return subprocess.run([sys.executable, '-c', 'from neuralcircuits.cli import main; main()', *argv],
                           capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
