@@ -8,6 +8,7 @@ import contextlib
 from dataclasses import dataclass
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
+from .configs import require_number, require_type
 
 # %% auto #0
 __all__ = ['Axis', 'AtMost', 'parse', 'recording', 'name', 'names', 'Axes', 'rearrange', 'einsum']
@@ -31,6 +32,7 @@ class AtMost(int):
 # %% ../nbs/axes.ipynb #ebbf0849
 def parse(spec: str | tuple | list) -> tuple[str, ...]:
     "Axis names from `'b t m'` or a sequence of names."
+    require_type(spec, (str, tuple, list), 'spec', "axis names, as a string 'b t m' or a sequence of names")
     names = tuple(spec.split()) if isinstance(spec, str) else tuple(spec)
     if len(set(names)) != len(names): raise ValueError(f"axis names must be distinct, got {' '.join(names)!r}")
     return names
@@ -49,6 +51,7 @@ def recording():
 def name(x: torch.Tensor, spec: str | tuple) -> torch.Tensor:
     "Tag `x` with axis names (one per dimension) and return it."
     names = parse(spec)
+    require_type(x, torch.Tensor, 'x', 'a torch.Tensor')
     if len(names) != x.ndim:
         raise ValueError(f"{' '.join(names)!r} names {len(names)} axes but the tensor has {x.ndim}: shape {tuple(x.shape)}")
     if _tags is not None: _tags[x] = names
@@ -62,6 +65,8 @@ def names(x: torch.Tensor) -> tuple[str, ...] | None:
 class Axes:
     "The named axes of a model: `Axes(b=None, t=AtMost(16), m=64)`; None means any size."
     def __init__(self, **sizes: int | None):
+        for k, v in sizes.items():
+            if v is not None: require_number(v, k, integer=True, min=0)
         self.table = {k: Axis(k, None if v is None else int(v), isinstance(v, AtMost)) for k, v in sizes.items()}
 
     def __getitem__(self, k: str) -> Axis: return self.table[k]
@@ -74,6 +79,10 @@ class Axes:
 
     def check(self, x: torch.Tensor, spec: str | tuple, arg: str = 'x') -> torch.Tensor:
         "Check `x` against `spec` (each named axis must be declared and fit), tag it and return it."
+        return name(self.validate(x, spec, arg), spec)
+
+    def validate(self, x: torch.Tensor, spec: str | tuple, arg: str = 'x') -> torch.Tensor:
+        "Check `x` against `spec` as `check` does, without tagging it (for a layer that must not rename its input)."
         names_ = parse(spec)
         if not isinstance(x, torch.Tensor): raise TypeError(f"{arg} must be a torch.Tensor, got {type(x).__name__}")
         if x.ndim != len(names_):
@@ -84,7 +93,7 @@ class Axes:
             if not a.accepts(got):
                 bound = 'at most ' if a.at_most else ''
                 raise ValueError(f"{arg} has axis {n}={got} but the model was built for {bound}{n}={a.size}")
-        return name(x, names_)
+        return x
 
 # %% ../nbs/axes.ipynb #c8a836df
 def _output_names(pattern: str) -> tuple[str, ...] | None:

@@ -4,18 +4,19 @@
 
 # %% ../nbs/cli.ipynb #528d9630
 from __future__ import annotations
-import argparse, importlib, sys
+import argparse, importlib, linecache, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BENCHES', 'cmd_zoo', 'cmd_tour', 'cmd_diagram', 'cmd_train', 'cmd_bench', 'cmd_docs', 'parser', 'main']
+__all__ = ['BENCHES', 'PACKAGE', 'USER_ERRORS', 'cmd_zoo', 'cmd_tour', 'cmd_diagram', 'cmd_train', 'cmd_bench', 'cmd_docs',
+           'is_user_error', 'one_paragraph', 'parser', 'main']
 
 # %% ../nbs/cli.ipynb #d705402c
 BENCHES = {  # `nc bench NAME` -> the function that runs it, and what it compares
-    'model': ('neuralcircuits.blocks.bench', 'bench_model', "baseline LM training step vs x-transformers"),
+    'model': ('neuralcircuits.bench.model', 'bench_model', "baseline LM training step vs x-transformers"),
     'diagram': ('neuralcircuits.circuits.bench', 'bench_diagram', "capture+render of a 12-layer model vs torchview"),
-    'kernels': ('neuralcircuits.kernels.bench', 'bench_kernels', "Triton kernels and chunked forms vs their peers"),
-    'train': ('neuralcircuits.train.bench', 'bench_train', "the training loop's overhead vs a hand-written loop"),
+    'kernels': ('neuralcircuits.bench.kernels', 'bench_kernels', "Triton kernels and chunked forms vs their peers"),
+    'train': ('neuralcircuits.bench.train', 'bench_train', "the training loop's overhead vs a hand-written loop"),
 }
 
 def _call(module: str, fn: str, *args, **kwargs):
@@ -55,6 +56,34 @@ def cmd_docs(args):
     "Build the docs site."
     print(f"site written to {_call('neuralcircuits.docs_site', 'build_docs', out=args.out)}")
 
+# %% ../nbs/cli.ipynb #684c6b63
+PACKAGE = Path(importlib.import_module('neuralcircuits').__file__).resolve().parent   # where the package's checks live
+USER_ERRORS = (ValueError, TypeError, LookupError)
+
+def is_user_error(e: BaseException) -> bool:
+    "Whether `e` is about the user's input (a check of ours raised it, or a path was refused) rather than a bug."
+    if isinstance(e, OSError): return True
+    if not (isinstance(e, USER_ERRORS) or type(e).__module__.startswith('neuralcircuits.')): return False
+    tb = e.__traceback__
+    if tb is None: return False
+    while tb.tb_next is not None: tb = tb.tb_next
+    path = Path(tb.tb_frame.f_code.co_filename).resolve()
+    return path.is_relative_to(PACKAGE) and 'raise ' in linecache.getline(str(path), tb.tb_lineno)
+
+def one_paragraph(e: BaseException) -> str:
+    "The message of `e` on one line (a `KeyError` without its quotes)."
+    text = e.args[0] if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+    return ' '.join(text.split())
+
+def _at_least(kind: type, lo, what: str):
+    "An argparse type: a `kind` >= `lo`, refused with `what` it must be."
+    def parse(s: str):
+        try: v = kind(s)
+        except ValueError: v = None
+        if v is None or not v >= lo: raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}")
+        return v
+    return parse
+
 # %% ../nbs/cli.ipynb #433d6f6e
 def parser() -> argparse.ArgumentParser:
     "The `nc` argument parser."
@@ -62,11 +91,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     sub.add_parser('zoo', help='list the architectures').set_defaults(run=cmd_zoo)
     s = sub.add_parser('tour', help='train the baseline on Shakespeare and write a report')
-    s.add_argument('--out', default='out/tour.html'); s.add_argument('--seconds', type=float, default=60.0)
+    s.add_argument('--out', default='out/tour.html'); s.add_argument('--seconds', type=_at_least(float, 1e-9, 'a number of seconds > 0'), default=60.0)
     s.set_defaults(run=cmd_tour)
     s = sub.add_parser('diagram', help="draw a zoo entry's diagram")
     s.add_argument('key'); s.add_argument('-o', '--output', default=None)
-    s.add_argument('--depth', type=int, default=None); s.add_argument('--cost', action='store_true')
+    s.add_argument('--depth', type=_at_least(int, 0, 'an int >= 0'), default=None); s.add_argument('--cost', action='store_true')
     s.set_defaults(run=cmd_diagram)
     s = sub.add_parser('train', help='run a training config (JSON)')
     s.add_argument('config'); s.add_argument('--resume', action='store_true'); s.set_defaults(run=cmd_train)
@@ -80,4 +109,8 @@ def main(argv: list[str] | None = None):
     "Entry point of the `nc` console script."
     args = parser().parse_args(argv)
     if getattr(args, 'output', False) is None: args.output = f'{args.key}.svg'
-    args.run(args)
+    try: args.run(args)
+    except Exception as e:
+        if not is_user_error(e): raise                  # a bug: its traceback
+        print(f"nc {args.command}: error: {one_paragraph(e)}", file=sys.stderr)
+        sys.exit(1)

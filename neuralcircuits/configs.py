@@ -4,11 +4,11 @@
 
 # %% ../nbs/configs.ipynb #5d08704a
 from __future__ import annotations
-import dataclasses, difflib
+import dataclasses, difflib, math, types, typing
 from dataclasses import dataclass, field, fields
 
 # %% auto #0
-__all__ = ['closest', 'Config']
+__all__ = ['closest', 'require', 'require_type', 'require_number', 'require_arguments', 'Config']
 
 # %% ../nbs/configs.ipynb #aaa8a41c
 def closest(name: str, options, n: int = 3) -> str:
@@ -17,13 +17,47 @@ def closest(name: str, options, n: int = 3) -> str:
     near = difflib.get_close_matches(name, options, n=n, cutoff=0.5) or options[:n]
     return ', '.join(repr(o) for o in near)
 
+# %% ../nbs/configs.ipynb #a7caf6ab
+def require(ok: bool, arg: str, expected: str, got) -> None:
+    "Raise `ValueError('{arg} must be {expected}, got {arg}={got!r}')` unless `ok`: the one form of an argument check."
+    if not ok: raise ValueError(f"{arg} must be {expected}, got {arg}={got!r}")
+
+def require_type(value, kind: type | tuple, arg: str, expected: str | None = None):
+    "`value` if it is a `kind` (bools are not ints), else a `TypeError` naming `arg`, what was expected and what came."
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        expected = expected or ' or '.join(_article(k.__name__) for k in kinds)
+        raise TypeError(f"{arg} must be {expected}, got {type(value).__name__} {value!r}")
+    return value
+
+def require_number(value, arg: str, *, integer: bool = False, min=None, above=None, below=None, at_most=None):
+    "`value` if it is a finite number (an `int` when `integer`) in range (`min <= value`, `above < value`, `value < below`, `value <= at_most`)."
+    require_type(value, int if integer else (int, float), arg, 'an int' if integer else 'a number')
+    require(math.isfinite(value), arg, 'finite', value)
+    for ok, bound in ((min is None or value >= min, f'>= {min}'), (above is None or value > above, f'> {above}'),
+                      (below is None or value < below, f'< {below}'), (at_most is None or value <= at_most, f'<= {at_most}')):
+        require(ok, arg, bound, value)
+    return value
+
+def require_arguments(fn, args: dict, what: str):
+    "Raise `TypeError` naming the first key of `args` that `fn` takes no parameter for (a `**kwargs` takes all)."
+    import inspect
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()): return
+    for k in args:
+        if k not in params: raise TypeError(f"{what} has no argument {k!r}; it takes {', '.join(params)}")
+
+def _article(name: str) -> str: return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
 # %% ../nbs/configs.ipynb #299431bd
 @dataclass
 class Config:
-    "Base for model configs: validates sizes on creation; subclasses add relations in `check`."
+    "Base for model configs: checks field types and sizes on creation; subclasses add relations in `check`."
     def __post_init__(self):
+        hints = _hints(type(self))
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name in hints: _check_field(f.name, v, hints[f.name])
             if _is_size(f) and isinstance(v, int) and not isinstance(v, bool):
                 lo = f.metadata.get('min', 1)
                 if v < lo: raise ValueError(f"{f.name} must be >= {lo}, got {f.name}={v}")
@@ -37,14 +71,10 @@ class Config:
         if not ok: raise ValueError(f"{name}={getattr(self, name)!r} is invalid: {why}")
 
     def replace(self, **overrides) -> Config:
-        "A copy with `overrides`, rejecting unknown fields and values of the wrong type by name."
-        known = {f.name: f for f in fields(self)}
-        for k, v in overrides.items():
-            if k not in known:
-                raise ValueError(f"{type(self).__name__} has no field {k!r}; did you mean {closest(k, known)}?")
-            old = getattr(self, k)
-            if old is not None and v is not None and not _same_kind(old, v):
-                raise TypeError(f"{k} expects {type(old).__name__}, got {type(v).__name__} ({v!r})")
+        "A copy with `overrides`, rejecting unknown fields by name (and, on creation, values of the wrong type)."
+        known = {f.name for f in fields(self)}
+        for k in overrides:
+            if k not in known: raise ValueError(f"{type(self).__name__} has no field {k!r}; did you mean {closest(k, known)}?")
         return dataclasses.replace(self, **overrides)
 
 def _is_size(f) -> bool:
@@ -52,9 +82,24 @@ def _is_size(f) -> bool:
     t = f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type))
     return 'int' in t.replace(' ', '').replace('Optional[', '').rstrip(']').split('|')
 
-def _same_kind(old, new) -> bool:
-    "Whether `new` may replace `old`: ints for ints (not bools), numbers for floats, same type otherwise."
-    if isinstance(old, bool) or isinstance(new, bool): return isinstance(old, bool) and isinstance(new, bool)
-    if isinstance(old, float): return isinstance(new, (int, float))
-    if isinstance(old, tuple): return isinstance(new, (tuple, list))
-    return isinstance(new, type(old))
+_hint_cache: dict[type, dict] = {}
+
+def _hints(cls: type) -> dict:
+    "The declared field types of `cls`, resolved once (an annotation that does not resolve is left unchecked)."
+    if cls not in _hint_cache:
+        try: _hint_cache[cls] = typing.get_type_hints(cls)
+        except Exception: _hint_cache[cls] = {}
+    return _hint_cache[cls]
+
+def _check_field(name: str, v, hint):
+    "Raise `TypeError` naming field `name` unless `v` fits the declared type `hint` (types we do not know pass)."
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if v is None and len(args) < len(typing.get_args(hint)): return
+        if len(args) == 1: hint = args[0]
+        else: return
+    kind = typing.get_origin(hint) or hint
+    accepted = {float: (int, float), tuple: (tuple, list), list: (list, tuple)}.get(kind, kind)
+    if not isinstance(accepted, (type, tuple)) or kind is typing.Any: return
+    require_type(v, accepted, name, _article(getattr(kind, '__name__', str(kind))))
+    if kind is float and not math.isfinite(v): raise ValueError(f"{name} must be finite, got {name}={v!r}")

@@ -172,6 +172,7 @@ def as_stream(t: torch.Tensor) -> torch.Tensor:
 
 def streams(cache: Cache) -> list[torch.Tensor]:
     "The stream at each depth: entering block 0, then leaving each block; L+1 tensors (b, t, m)."
-    if not cache.blocks: raise ValueError("the cache has no blocks")
+    if not isinstance(cache, Cache): raise TypeError(f"cache must be a Cache from probe.record, got {type(cache).__name__}")
+    if not cache.blocks: raise ValueError("the cache has no blocks: probe.record found no block in the model")
     first = cache[cache.blocks[0]]['stream_in']
     return [as_stream(t) for t in [first] + [cache[b]['stream_out'] for b in cache.blocks]]

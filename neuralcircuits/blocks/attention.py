@@ -8,7 +8,8 @@ import contextlib, math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from ..axes import name
+from ..axes import Axes, name
+from ..configs import require_number
 from .rope import RotaryEmbedding
 
 # %% auto #0
@@ -48,6 +49,8 @@ class Attention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, n_kv_heads: int | None = None, causal: bool = True,
                  rope: RotaryEmbedding | None = None, bias: bool = True, dropout: float = 0.0):
         super().__init__()
+        require_number(n_heads, 'n_heads', integer=True, min=1); require_number(dropout, 'dropout', min=0, below=1)
+        if n_kv_heads is not None: require_number(n_kv_heads, 'n_kv_heads', integer=True, min=1)
         n_kv_heads = n_kv_heads or n_heads
         if d_model % n_heads: raise ValueError(f"n_heads={n_heads} must divide d_model={d_model}")
         if n_heads % n_kv_heads: raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
@@ -59,6 +62,7 @@ class Attention(nn.Module):
         self.cache: KVCache | None = None                        # set by `kv_caching` while decoding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, t, m) -> (b, t, m)
+        Axes(b=None, t=None, m=self.qkv.in_features).validate(x, 'b t m')
         b, t, _ = x.shape
         h, g, k = self.n_heads, self.n_kv_heads, self.d_head
         q, key, v = self.qkv(x).split((h * k, g * k, g * k), dim=-1)

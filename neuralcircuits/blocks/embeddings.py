@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from ..axes import rearrange
+from ..configs import require_number
 
 # %% auto #0
 __all__ = ['TokenEmbedding', 'LearnedPositions', 'PatchEmbedding']
@@ -29,6 +30,7 @@ class PatchEmbedding(nn.Module):
     "Images (b, c, H, W) -> patch vectors (b, n, m), n = (H/p)(W/p), by a linear map of each flattened patch."
     def __init__(self, image_size: int, patch_size: int, channels: int, d_model: int, bias: bool = True):
         super().__init__()
+        require_number(patch_size, 'patch_size', integer=True, min=1)
         if image_size % patch_size:
             raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}")
         self.patch_size, self.n_patches = patch_size, (image_size // patch_size) ** 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ..configs import require_number
 from ..axes import name
 
 # %% auto #0
@@ -17,6 +18,7 @@ class MLP(nn.Module):
     "Position-wise GELU MLP: m -> f -> m."
     def __init__(self, d_model: int, d_mlp: int, bias: bool = True, dropout: float = 0.0):
         super().__init__()
+        require_number(d_mlp, 'd_mlp', integer=True, min=1); require_number(dropout, 'dropout', min=0, below=1)
         self.up = nn.Linear(d_model, d_mlp, bias=bias)      # W_1
         self.act = nn.GELU()
         self.down = nn.Linear(d_mlp, d_model, bias=bias)    # W_2
@@ -30,6 +32,7 @@ class SwiGLU(nn.Module):
     "Gated MLP: `down(silu(gate(x)) * up(x))`, m -> f -> m."
     def __init__(self, d_model: int, d_mlp: int, bias: bool = False, dropout: float = 0.0):
         super().__init__()
+        require_number(d_mlp, 'd_mlp', integer=True, min=1); require_number(dropout, 'dropout', min=0, below=1)
         self.gate = nn.Linear(d_model, d_mlp, bias=bias)    # W_g
         self.up = nn.Linear(d_model, d_mlp, bias=bias)      # W_1
         self.down = nn.Linear(d_mlp, d_model, bias=bias)    # W_2

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ..configs import require_number
 
 # %% auto #0
 __all__ = ['layer_norm', 'LayerNorm', 'rms_norm', 'RMSNorm']
@@ -14,6 +15,7 @@ __all__ = ['layer_norm', 'LayerNorm', 'rms_norm', 'RMSNorm']
 # %% ../../nbs/blocks/norms.ipynb #d7323887
 def layer_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float = 1e-5) -> torch.Tensor:
     "LayerNorm over the last axis, written out: centre, scale to unit variance, then `weight * . + bias`."
+    require_number(eps, 'eps', min=0)
     mu = x.mean(-1, keepdim=True)                        # mean over m
     var = (x - mu).pow(2).mean(-1, keepdim=True)         # biased variance over m
     y = (x - mu) * torch.rsqrt(var + eps)
@@ -26,6 +28,7 @@ class LayerNorm(nn.Module):
     "LayerNorm over the model axis, with optional bias."
     def __init__(self, d_model: int, eps: float = 1e-5, bias: bool = True):
         super().__init__()
+        require_number(d_model, 'd_model', integer=True, min=1); require_number(eps, 'eps', min=0)
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(d_model))
         self.bias = nn.Parameter(torch.zeros(d_model)) if bias else None
@@ -38,6 +41,7 @@ class LayerNorm(nn.Module):
 # %% ../../nbs/blocks/norms.ipynb #c99648a7
 def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float = 1e-6) -> torch.Tensor:
     "RMSNorm over the last axis, written out: divide by the root mean square, then `weight * .`."
+    require_number(eps, 'eps', min=0)
     rms = torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)   # sqrt(mean_m x^2 + eps)
     y = x / rms
     return y if weight is None else y * weight
@@ -46,6 +50,7 @@ class RMSNorm(nn.Module):
     "RMSNorm over the model axis: no centring, no bias."
     def __init__(self, d_model: int, eps: float = 1e-6):
         super().__init__()
+        require_number(d_model, 'd_model', integer=True, min=1); require_number(eps, 'eps', min=0)
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(d_model))
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import nn
+from ..configs import require_number
 
 # %% auto #0
 __all__ = ['rotate_half', 'RotaryEmbedding']
@@ -20,6 +21,8 @@ class RotaryEmbedding(nn.Module):
     "Rotary position embedding for one head size; stateless (angles computed from positions on the fly)."
     def __init__(self, d_head: int, base: float = 10000.0):
         super().__init__()
+        require_number(d_head, 'd_head', integer=True, min=2)
+        require_number(base, 'base', above=0)   # theta_i = base^(-2i/k): a base <= 0 has no real powers
         if d_head % 2: raise ValueError(f"d_head must be even for rotary embeddings, got d_head={d_head}")
         self.d_head, self.base = d_head, base
 

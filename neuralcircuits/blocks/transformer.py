@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from ..axes import Axes, AtMost, name
-from ..configs import Config
+from ..configs import Config, require_number, require_type
 from .norms import LayerNorm, RMSNorm
 from .rope import RotaryEmbedding
 from .attention import Attention, kv_caching
@@ -19,7 +19,7 @@ from .residual import Residual
 
 # %% auto #0
 __all__ = ['BlockConfig', 'TransformerConfig', 'make_norm', 'make_mlp', 'make_attention', 'Block', 'check_tokens',
-           'TransformerLM', 'sample_next', 'generate']
+           'TransformerLM', 'check_sampling', 'sample_next', 'generate']
 
 # %% ../../nbs/blocks/transformer.ipynb #bd488db0
 class BlockConfig(Config):
@@ -61,6 +61,7 @@ class TransformerConfig(BlockConfig):
 
     def check(self):
         super().check()
+        self.require(self.rope_base > 0, 'rope_base', 'must be > 0 (the rotary frequencies are its negative powers)')
         self.require(self.pos in ('learned', 'rope'), 'pos', "must be 'learned' or 'rope'")
         self.require(self.pos != 'rope' or self.d_head % 2 == 0, 'n_heads', f"must leave an even head size for RoPE, d_head={self.d_head}")
 
@@ -96,6 +97,7 @@ def check_tokens(tokens: torch.Tensor, axes: Axes, start: int = 0, arg: str = 't
     if not isinstance(tokens, torch.Tensor): raise TypeError(f"{arg} must be a torch.Tensor of token ids, got {type(tokens).__name__}")
     if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
         raise TypeError(f"{arg} must hold integer token ids, got dtype {tokens.dtype}")
+    require_number(start, 'start', integer=True, min=0)
     tokens = axes.check(tokens, 'b t', arg=arg)
     t, max_len, vocab = tokens.shape[1], axes['t'].size, axes['v'].size
     if start + t > max_len:
@@ -113,7 +115,7 @@ class TransformerLM(nn.Module):
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = require_type(cfg, Config, 'cfg', 'a TransformerConfig')
         self.axes = Axes(b=None, t=AtMost(cfg.max_len), s=AtMost(cfg.max_len), m=cfg.d_model, h=cfg.n_heads,
                          g=cfg.kv_heads, k=cfg.d_head, f=cfg.mlp_width, v=cfg.vocab_size)
         self.embed = TokenEmbedding(cfg.vocab_size, cfg.d_model)                            # E
@@ -149,9 +151,17 @@ class TransformerLM(nn.Module):
         return generate(self, tokens, max_new_tokens, temperature, top_k, generator)
 
 # %% ../../nbs/blocks/transformer.ipynb #9fd9dd5a
+def check_sampling(temperature: float, top_k: int | None):
+    "Refuse a temperature below 0 and a `top_k` below 1, by name."
+    require_number(temperature, 'temperature', min=0)
+    if top_k is not None: require_number(top_k, 'top_k', integer=True, min=1)
+
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     "One token id per row from logits (b, v): greedy at temperature 0, else softmax(logits/T) over the top k."
+    check_sampling(temperature, top_k)
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        raise ValueError(f"logits must have axes (b, v), got shape {tuple(getattr(logits, 'shape', ()))}")
     if temperature == 0: return logits.argmax(-1, keepdim=True)                       # (b, 1)
     logits = logits / temperature
     if top_k is not None:
@@ -165,6 +175,7 @@ def generate(model: TransformerLM, tokens: torch.Tensor, max_new_tokens: int, te
              top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     "Continue `tokens` (b, t) by `max_new_tokens` tokens with `model`, decoding with KV caches when it can."
     check_tokens(tokens, model.axes)
+    require_number(max_new_tokens, 'max_new_tokens', integer=True, min=0); check_sampling(temperature, top_k)
     n, max_len = tokens.shape[1] + max_new_tokens, model.cfg.max_len
     if n > max_len: raise ValueError(f"tokens ({tokens.shape[1]}) plus max_new_tokens ({max_new_tokens}) exceed max_len={max_len}")
     was_training, out = model.training, tokens

@@ -8,7 +8,7 @@ import contextlib, importlib, importlib.util, os, sys
 import torch
 
 # %% auto #0
-__all__ = ['BACKENDS', 'backend', 'use', 'wants_triton', 'load_triton', 'check_int32_offsets']
+__all__ = ['BACKENDS', 'backend', 'use', 'wants_triton', 'load_triton', 'check_int32_offsets', 'check_inputs']
 
 # %% ../../nbs/kernels/index.ipynb #e5ed3a2d
 BACKENDS = ('auto', 'triton', 'torch')
@@ -55,10 +55,24 @@ def check_int32_offsets(**sizes: int):
             raise ValueError(f"{name} has {n:,} elements; the Triton kernels index with 32-bit offsets and take "
                              f"fewer than 2**31 = {2 ** 31:,}: split the batch, or use the 'torch' backend")
 
+# %% ../../nbs/kernels/index.ipynb #3d555338
+def check_inputs(same: dict, other: dict | None = None):
+    "Refuse inputs no kernel takes: not a floating-point tensor, on another device, or a `same` tensor of another dtype; `other` may hold None."
+    (first_name, first), = list(same.items())[:1]
+    for name, t in {**same, **(other or {})}.items():
+        if t is None and name not in same: continue
+        if not isinstance(t, torch.Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point(): raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+        if t.device != first.device:
+            raise ValueError(f"{name} is on {t.device} but {first_name} is on {first.device}: the inputs must be on one device")
+        if name in same and t.dtype != first.dtype:
+            raise TypeError(f"{name} has dtype {t.dtype} but {first_name} has {first.dtype}: {', '.join(same)} must share "
+                            f"one floating dtype (cast them first)")
+
 # %% ../../nbs/kernels/index.ipynb #ab28d258
 _functions = {'rms_norm': 'rmsnorm', 'rms_norm_reference': 'rmsnorm',
               'delta_rule': 'deltarule', 'delta_rule_recurrent': 'deltarule', 'delta_rule_chunked': 'deltarule',
-              'attention': 'flash', 'attention_reference': 'flash', 'lengths_to_cu_seqlens': 'flash',
+              'attention': 'flash', 'attention_reference': 'flash', 'lengths_to_cu_seqlens': 'flash', 'check_cu_seqlens': 'flash',
               'depth_attention': 'depth', 'depth_attention_reference': 'depth',
               'sinkhorn': 'logsinkhorn', 'sinkhorn_reference': 'logsinkhorn'}
 

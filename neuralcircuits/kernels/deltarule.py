@@ -6,13 +6,17 @@
 from __future__ import annotations
 import torch
 import torch.nn.functional as F
-from . import wants_triton, load_triton
+from ..configs import require_number
+from . import wants_triton, load_triton, check_inputs
 
 # %% auto #0
 __all__ = ['delta_rule_recurrent', 'delta_rule_chunked', 'DeltaRuleFunction', 'delta_rule']
 
 # %% ../../nbs/kernels/deltarule.ipynb #6614bca8
-def _check(q, k, v, beta, initial_state):
+def _check(q, k, v, beta, initial_state, scale=None, chunk_size=None):
+    check_inputs(dict(q=q, k=k, v=v), dict(beta=beta, initial_state=initial_state))
+    if scale is not None: require_number(scale, 'scale')
+    if chunk_size is not None: require_number(chunk_size, 'chunk_size', integer=True, min=1)
     if q.ndim != 4: raise ValueError(f"q must have axes (b, h, t, d_k), got shape {tuple(q.shape)}")
     b, h, t, dk = q.shape
     if k.shape != q.shape: raise ValueError(f"k must have the shape of q {tuple(q.shape)}, got {tuple(k.shape)}")
@@ -24,7 +28,7 @@ def _check(q, k, v, beta, initial_state):
 # %% ../../nbs/kernels/deltarule.ipynb #afca24d4
 def delta_rule_recurrent(q, k, v, beta, initial_state=None, scale: float | None = None):
     "The delta rule token by token: returns outputs (b, h, t, d_v) and the final state (b, h, d_k, d_v)."
-    _check(q, k, v, beta, initial_state)
+    _check(q, k, v, beta, initial_state, scale)
     b, h, t, dk = q.shape
     q = q * (dk ** -0.5 if scale is None else scale)
     S = q.new_zeros(b, h, dk, v.shape[-1]) if initial_state is None else initial_state.to(q.dtype)
@@ -39,7 +43,7 @@ def delta_rule_recurrent(q, k, v, beta, initial_state=None, scale: float | None 
 # %% ../../nbs/kernels/deltarule.ipynb #8ea96ea5
 def delta_rule_chunked(q, k, v, beta, initial_state=None, scale: float | None = None, chunk_size: int = 64):
     "The delta rule chunk by chunk (WY representation), differentiable: outputs (b, h, t, d_v) and final state."
-    _check(q, k, v, beta, initial_state)
+    _check(q, k, v, beta, initial_state, scale, chunk_size)
     b, h, t, dk = q.shape
     C, pad, dv = chunk_size, -t % chunk_size, v.shape[-1]
     q = q * (dk ** -0.5 if scale is None else scale)
@@ -84,7 +88,8 @@ class DeltaRuleFunction(torch.autograd.Function):
 def delta_rule(q, k, v, beta, initial_state=None, scale: float | None = None, chunk_size: int = 64,
                backend: str | None = None):
     "The delta rule (DeltaNet): outputs (b, h, t, d_v) and final state; Triton on CUDA (chunks of 64), the chunked torch form elsewhere."
-    _check(q, k, v, beta, initial_state)
+    _check(q, k, v, beta, initial_state, scale, chunk_size)
+    beta = beta.to(q.dtype)   # the gate in the dtype of q on both paths (see `kernels.check_inputs`)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     if wants_triton(q, backend): return DeltaRuleFunction.apply(q, k, v, beta, initial_state, scale)
     return delta_rule_chunked(q, k, v, beta, initial_state, scale, chunk_size)

@@ -5,19 +5,22 @@
 # %% ../../nbs/kernels/depth.ipynb #5f3c1fdf
 from __future__ import annotations
 import torch
-from . import wants_triton, load_triton
+from ..configs import require_number
+from . import wants_triton, load_triton, check_inputs
 
 # %% auto #0
 __all__ = ['depth_attention_reference', 'DepthAttentionFunction', 'depth_attention']
 
 # %% ../../nbs/kernels/depth.ipynb #1811d596
-def _check(values, query):
+def _check(values, query, eps):
+    check_inputs(dict(values=values), dict(query=query))
+    require_number(eps, 'eps', min=0)
     if values.ndim != 4: raise ValueError(f"values must have axes (n_blocks, b, t, d), got shape {tuple(values.shape)}")
     if query.shape != values.shape[-1:]: raise ValueError(f"query must have shape (d,)=({values.shape[-1]},), got {tuple(query.shape)}")
 
 def depth_attention_reference(values: torch.Tensor, query: torch.Tensor, eps: float = 1e-6, return_weights: bool = False):
     "Softmax over blocks of w . RMSNorm(v_n), mixing the values: (n, b, t, d) -> (b, t, d) (and the weights (n, b, t))."
-    _check(values, query)
+    _check(values, query, eps)
     v = values.float()
     keys = v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + eps)             # (n, b, t, d)
     weights = (keys @ query.float()).softmax(0)                              # (n, b, t)
@@ -43,6 +46,6 @@ class DepthAttentionFunction(torch.autograd.Function):
 
 def depth_attention(values: torch.Tensor, query: torch.Tensor, eps: float = 1e-6, backend: str | None = None) -> torch.Tensor:
     "Block AttnRes depth attention (n_blocks, b, t, d) -> (b, t, d); Triton on CUDA, the reference elsewhere."
-    _check(values, query)
+    _check(values, query, eps)
     if wants_triton(values, backend): return DepthAttentionFunction.apply(values, query, eps)
     return depth_attention_reference(values, query, eps)

@@ -5,13 +5,17 @@
 # %% ../../nbs/kernels/flash.ipynb #7342da5c
 from __future__ import annotations
 import torch
-from . import wants_triton, load_triton
+from ..configs import require_number
+from . import wants_triton, load_triton, check_inputs
 
 # %% auto #0
-__all__ = ['lengths_to_cu_seqlens', 'attention_reference', 'AttentionFunction', 'attention']
+__all__ = ['check_cu_seqlens', 'lengths_to_cu_seqlens', 'attention_reference', 'AttentionFunction', 'attention']
 
 # %% ../../nbs/kernels/flash.ipynb #a4062f1d
-def _check(q, k, v, cu_seqlens, read_back: bool = True):
+def _check(q, k, v, cu_seqlens, read_back: bool = True, scale=None, max_seqlen=None):
+    check_inputs(dict(q=q, k=k, v=v))
+    if scale is not None: require_number(scale, 'scale')
+    if max_seqlen is not None: require_number(max_seqlen, 'max_seqlen', integer=True, min=1)
     packed = cu_seqlens is not None
     want = 3 if packed else 4
     if q.ndim != want:
@@ -20,13 +24,24 @@ def _check(q, k, v, cu_seqlens, read_back: bool = True):
         raise ValueError(f"k and v must have shape {(*q.shape[:-2], 'h_kv', q.shape[-1])}, got {tuple(k.shape)} and {tuple(v.shape)}")
     if q.shape[-2] % k.shape[-2]:
         raise ValueError(f"query heads h={q.shape[-2]} must be a multiple of key/value heads h_kv={k.shape[-2]}")
-    if packed and cu_seqlens.ndim != 1: raise ValueError(f"cu_seqlens must have one axis, got shape {tuple(cu_seqlens.shape)}")
-    if packed and read_back and cu_seqlens[[0, -1]].tolist() != [0, q.shape[0]]:       # a device sync on a GPU
-        raise ValueError(f"cu_seqlens must run from 0 to n={q.shape[0]}, got {cu_seqlens.tolist()}")
+    if packed: check_cu_seqlens(cu_seqlens, q.shape[0], read_back)
+
+def check_cu_seqlens(cu_seqlens, n: int, read_back: bool = True):
+    "Refuse `cu_seqlens` that is not a 1-axis integer tensor or (with `read_back`, a device sync) does not rise from 0 to `n`."
+    if not isinstance(cu_seqlens, torch.Tensor) or cu_seqlens.is_floating_point() or cu_seqlens.dtype == torch.bool:
+        raise TypeError(f"cu_seqlens must be an integer torch.Tensor, got {getattr(cu_seqlens, 'dtype', type(cu_seqlens).__name__)}")
+    if cu_seqlens.ndim != 1: raise ValueError(f"cu_seqlens must have one axis, got shape {tuple(cu_seqlens.shape)}")
+    if read_back:
+        bounds = cu_seqlens.tolist()
+        if bounds[:1] != [0] or bounds[-1] != n or any(b < a for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"cu_seqlens must run from 0 to n={n} without decreasing, got {bounds}")
 
 def lengths_to_cu_seqlens(lengths) -> torch.Tensor:
     "Cumulative sequence lengths [0, t_0, t_0 + t_1, ...] (int32) from a list or tensor of lengths."
     lengths = torch.as_tensor(lengths)
+    if lengths.is_floating_point() or lengths.dtype == torch.bool: raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}")
+    if lengths.ndim != 1: raise ValueError(f"lengths must have one axis, got shape {tuple(lengths.shape)}")
+    if lengths.numel() and int(lengths.min()) < 0: raise ValueError(f"lengths must be >= 0, got lengths={lengths.tolist()}")
     return torch.cat([lengths.new_zeros(1), lengths.cumsum(0)]).to(torch.int32)
 
 # %% ../../nbs/kernels/flash.ipynb #a6aeff9a
@@ -41,7 +56,7 @@ def _padded_reference(q, k, v, causal: bool, scale: float):
 
 def attention_reference(q, k, v, cu_seqlens=None, causal: bool = True, scale: float | None = None):
     "Softmax attention in plain torch, padded (b, t, h, d) or packed (n, h, d) with `cu_seqlens`."
-    _check(q, k, v, cu_seqlens)
+    _check(q, k, v, cu_seqlens, scale=scale)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     if cu_seqlens is None: return _padded_reference(q, k, v, causal, scale)
     bounds = cu_seqlens.tolist()
@@ -69,7 +84,7 @@ class AttentionFunction(torch.autograd.Function):
 def attention(q, k, v, cu_seqlens=None, causal: bool = True, scale: float | None = None,
               max_seqlen: int | None = None, backend: str | None = None):
     "Softmax attention, padded (b, t, h, d) or packed (n, h, d) with `cu_seqlens`; Triton on CUDA, reference elsewhere."
-    _check(q, k, v, cu_seqlens, read_back=max_seqlen is None)
+    _check(q, k, v, cu_seqlens, read_back=max_seqlen is None, scale=scale, max_seqlen=max_seqlen)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     if not wants_triton(q, backend): return attention_reference(q, k, v, cu_seqlens, causal, scale)
     if cu_seqlens is None:

@@ -5,16 +5,18 @@
 # %% ../../nbs/kernels/logsinkhorn.ipynb #1ca42522
 from __future__ import annotations
 import torch
-from . import wants_triton, load_triton
+from ..configs import require_number
+from . import wants_triton, load_triton, check_inputs
 
 # %% auto #0
 __all__ = ['sinkhorn_reference', 'SinkhornFunction', 'sinkhorn']
 
 # %% ../../nbs/kernels/logsinkhorn.ipynb #2ec4f4f1
 def _check(logits, n_iters):
+    check_inputs(dict(logits=logits))
     if logits.ndim < 2 or logits.shape[-1] != logits.shape[-2]:
         raise ValueError(f"logits must have axes (..., n, n), got shape {tuple(logits.shape)}")
-    if n_iters < 1: raise ValueError(f"n_iters must be >= 1, got {n_iters}")
+    require_number(n_iters, 'n_iters', integer=True, min=1)
 
 def sinkhorn_reference(logits: torch.Tensor, n_iters: int = 20) -> torch.Tensor:
     "Log-domain Sinkhorn-Knopp on (..., n, n) logits: rows then columns normalised `n_iters` times; returns exp."

@@ -5,14 +5,22 @@
 # %% ../../nbs/kernels/rmsnorm.ipynb #063e98a7
 from __future__ import annotations
 import torch
-from . import wants_triton, load_triton
+from ..configs import require_number
+from . import wants_triton, load_triton, check_inputs
 
 # %% auto #0
 __all__ = ['rms_norm_reference', 'RMSNormFunction', 'rms_norm']
 
 # %% ../../nbs/kernels/rmsnorm.ipynb #2bb28947
+def _check(x, weight, eps):
+    check_inputs(dict(x=x), dict(weight=weight))
+    if weight.shape != x.shape[-1:]:
+        raise ValueError(f"weight has shape {tuple(weight.shape)} but x has last axis d={x.shape[-1]}")
+    require_number(eps, 'eps', min=0)
+
 def rms_norm_reference(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     "RMSNorm over the last axis of `x` (..., d), scaled by `weight` (d), computed in fp32 (or fp64 for fp64 input)."
+    _check(x, weight, eps)
     x32 = x if x.dtype == torch.float64 else x.float()
     r = torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)  # (..., 1)
     return (x32 * r * weight.to(x32.dtype)).to(x.dtype)
@@ -37,7 +45,6 @@ class RMSNormFunction(torch.autograd.Function):
 # %% ../../nbs/kernels/rmsnorm.ipynb #7a8c88b5
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, backend: str | None = None) -> torch.Tensor:
     "RMSNorm over the last axis of `x` (..., d) with `weight` (d): the Triton kernel on CUDA, the reference elsewhere."
-    if weight.shape != x.shape[-1:]:
-        raise ValueError(f"weight has shape {tuple(weight.shape)} but x has last axis d={x.shape[-1]}")
+    _check(x, weight, eps)
     if wants_triton(x, backend): return RMSNormFunction.apply(x, weight, eps)
     return rms_norm_reference(x, weight, eps)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import hashlib, json, os, pathlib
 import torch
+from ..configs import require_number
 
 # %% auto #0
 __all__ = ['CheckpointError', 'checkpoint_path', 'save_checkpoint', 'checkpoints', 'verify_checkpoint', 'load_checkpoint',
@@ -33,6 +34,7 @@ def checkpoint_path(directory, step: int) -> pathlib.Path: return pathlib.Path(d
 
 def save_checkpoint(state: dict, directory, step: int, keep: int = 3) -> pathlib.Path:
     "Write `state` as the checkpoint of `step` in `directory` atomically, then keep only the newest `keep`."
+    require_number(step, 'step', integer=True, min=0)
     directory = pathlib.Path(directory); directory.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(directory, step)
     _write_atomic(path, lambda f: torch.save(state, f))
@@ -57,6 +59,8 @@ def verify_checkpoint(path) -> dict:
     if not manifest_path.exists(): raise CheckpointError(f"checkpoint {path} has no manifest {manifest_path.name}: its write did not finish")
     try: manifest = json.loads(manifest_path.read_text())
     except ValueError as e: raise CheckpointError(f"checkpoint manifest {manifest_path} is corrupted: {e}") from e
+    missing = [k for k in ('bytes', 'sha256') if k not in manifest] if isinstance(manifest, dict) else ['bytes', 'sha256']
+    if missing: raise CheckpointError(f"checkpoint manifest {manifest_path} is incomplete: it lacks {', '.join(missing)}")
     size = path.stat().st_size
     if size != manifest['bytes']:
         raise CheckpointError(f"checkpoint {path} is truncated or altered: {size} bytes, its manifest says {manifest['bytes']}")

@@ -93,6 +93,9 @@ def compare(keys: list[str], task: str | Task = 'recall', budget: int | Budget =
             progress: bool = True, **task_args) -> Comparison:
     "Train the zoo entries `keys` on `task` under the same `budget` and seeds; `configs`: model overrides per key."
     from neuralcircuits import zoo
+    if isinstance(keys, str) or not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"keys must be a list of zoo keys, got {type(keys).__name__} {keys!r}")
+    if not keys: raise ValueError("keys must name at least one zoo entry, got keys=[]")
     budget = Budget(steps=budget) if isinstance(budget, int) else budget
     data = make_task(task, **task_args)
     base = cfg or FitConfig(warmup=min(100, budget.steps // 10), eval_every=max(1, budget.steps // 5), eval_batches=4)

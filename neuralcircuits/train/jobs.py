@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses, datetime, inspect, json, os, pathlib, signal, subprocess, sys, threading, time, traceback
 from dataclasses import dataclass, field
 import torch
-from ..configs import closest
+from ..configs import Config, closest, require_arguments, require_number
 from .data import Task, task as make_task
-from .loop import FitConfig, FitResult, fit, loss_figure
+from .loop import FitConfig, FitResult, fit, loss_figure, resolve_device
 
 # %% auto #0
 __all__ = ['WORKER', 'FINISHED', 'JobConfig', 'load_config', 'model_config', 'build_model', 'check', 'write_status', 'run_config',
@@ -17,7 +17,7 @@ __all__ = ['WORKER', 'FINISHED', 'JobConfig', 'load_config', 'model_config', 'bu
 
 # %% ../../nbs/train/jobs.ipynb #f6af5033
 @dataclass
-class JobConfig:
+class JobConfig(Config):
     "A training job: which model, which task, how to fit, where to write."
     model: str                                        # zoo key or 'module:function' returning an nn.Module
     data: str = 'shakespeare'                         # a task name (`train.data.TASKS`) or 'module:function'
@@ -26,15 +26,17 @@ class JobConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     size: str = 'tiny'                                # zoo models: start from the 'tiny' or the 'base' config
     out_dir: str = ''                                 # '' -> runs/<model>-<data>-<time>
-    threads: int = 0                                  # torch threads per process; 0: torch's default
+    threads: int = field(default=0, metadata={'min': 0})  # torch threads per process; 0: torch's default
 
     def __post_init__(self):
         if isinstance(self.fit, dict): self.fit = FitConfig().replace(**self.fit)
-        if self.size not in ('tiny', 'base'): raise ValueError(f"size must be 'tiny' or 'base', got {self.size!r}")
-        if self.threads < 0: raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if isinstance(self.out_dir, os.PathLike): self.out_dir = str(self.out_dir)
+        super().__post_init__()                       # every field's type, the sizes, then `check`
         if not self.out_dir:
             stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
             self.out_dir = f"runs/{self.model.replace(':', '.')}-{str(self.data).replace(':', '.')}-{stamp}"
+
+    def check(self): self.require(self.size in ('tiny', 'base'), 'size', "must be 'tiny' or 'base'")
 
     def to_dict(self) -> dict: return dataclasses.asdict(self)
 
@@ -45,12 +47,13 @@ def load_config(source) -> JobConfig:
     if isinstance(source, (str, os.PathLike)):
         path = pathlib.Path(source)
         if not path.exists(): raise FileNotFoundError(f"config file {path} does not exist")
-        if path.suffix == '.json': source = json.loads(path.read_text())
-        else:
-            try: import tomllib
-            except ImportError: import tomli as tomllib  # Python 3.10
-            source = tomllib.loads(path.read_text())
-    if not isinstance(source, dict): raise TypeError(f"a config must be a path, dict or JobConfig, got {type(source).__name__}")
+        try: import tomllib
+        except ImportError: import tomli as tomllib  # Python 3.10
+        kind, parse = ('JSON', json.loads) if path.suffix == '.json' else ('TOML', tomllib.loads)
+        try: source = parse(path.read_text())
+        except ValueError as e: raise ValueError(f"config file {path} is not valid {kind}: {e}") from e
+        if not isinstance(source, dict): raise TypeError(f"config file {path} must hold a table of keys, got a {type(source).__name__}")
+    if not isinstance(source, dict): raise TypeError(f"source must be a path, dict or JobConfig, got {type(source).__name__} {source!r}")
     known = {f.name for f in dataclasses.fields(JobConfig)}
     for k in source:
         if k not in known: raise ValueError(f"config has no key {k!r}; did you mean {closest(k, known)}?")
@@ -86,13 +89,14 @@ def build_model(cfg: JobConfig, task: Task) -> torch.nn.Module:
 # %% ../../nbs/train/jobs.ipynb #5fb285ce
 def check(cfg: JobConfig, nproc: int = 1) -> Task:
     "The job's task, after checking everything a job needs before it starts; errors name what is wrong."
+    resolve_device(cfg.fit)                       # a GPU this machine lacks is refused now, not once the job runs
     task = make_task(cfg.data, **cfg.data_args)
     if cfg.fit.batch_size > task.size('train'):
         raise ValueError(f"batch_size={cfg.fit.batch_size} is larger than the training set of {task.name} "
                          f"({task.size('train')} examples)")
     if cfg.fit.batch_size % (nproc * cfg.fit.grad_accum):
         raise ValueError(f"batch_size={cfg.fit.batch_size} must be divisible by nproc x grad_accum = {nproc} x {cfg.fit.grad_accum}")
-    if ':' in cfg.model: _import(cfg.model, 'model')
+    if ':' in cfg.model: require_arguments(_import(cfg.model, 'model'), cfg.model_args, f"model {cfg.model!r}")
     else:
         from neuralcircuits import zoo
         mcfg = model_config(cfg, task)
@@ -268,9 +272,7 @@ Job.__repr__, Job.plot, Job.watch = _repr, _plot, _watch
 def _command(backend: str, nproc: int, config_path: pathlib.Path, resume: bool) -> list[str]:
     "The command line that runs the job."
     job = ['-c', WORKER, str(config_path)] + (['--resume'] if resume else [])
-    if backend == 'local':
-        if nproc != 1: raise ValueError(f"backend='local' runs one process, got nproc={nproc}; use backend='torchrun'")
-        return [sys.executable, *job]
+    if backend == 'local': return [sys.executable, *job]
     return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}',
             '--no-python', sys.executable, *job]
 
@@ -279,7 +281,8 @@ def launch(cfg, nproc: int = 1, backend: str = 'local', resume: bool = False, **
     "Start the job `cfg` (JobConfig, dict or config file) in the background; `cluster`: submitit parameters."
     if backend not in ('local', 'torchrun', 'submitit'):
         raise ValueError(f"backend must be 'local', 'torchrun' or 'submitit', got {backend!r}")
-    if nproc < 1: raise ValueError(f"nproc must be >= 1, got {nproc}")
+    require_number(nproc, 'nproc', integer=True, min=1)
+    if backend == 'local' and nproc != 1: raise ValueError(f"backend='local' runs one process, got nproc={nproc}; use backend='torchrun'")
     cfg = load_config(cfg)
     check(cfg, nproc)
     out = pathlib.Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import contextlib, json, math, pathlib, time
 from dataclasses import dataclass, field, asdict
 import torch
 from torch import nn
-from ..configs import Config
+from ..configs import Config, require_type
 from .data import Task
 from .checkpoint import save_checkpoint, load_checkpoint, load_latest, checkpoints
 
@@ -51,7 +51,14 @@ class FitConfig(Config):
         self.require(self.max_seconds >= 0, 'max_seconds', 'must be >= 0 (0 means no budget)')
         self.require(self.precision in ('auto', 'fp32', 'bf16', 'fp16'), 'precision', "must be 'auto', 'fp32', 'bf16' or 'fp16'")
         self.require(self.parallel in ('ddp', 'fsdp'), 'parallel', "must be 'ddp' or 'fsdp'")
+        self.require(0 <= self.beta1 < 1, 'beta1', 'must be in [0, 1)')
+        self.require(0 <= self.beta2 < 1, 'beta2', 'must be in [0, 1)')
+        self.require(self.device == 'auto' or _parses_as_device(self.device), 'device', "must be 'auto' or a torch device ('cpu', 'cuda', 'cuda:1', ...)")
         self.require(self.batch_size % self.grad_accum == 0, 'batch_size', f'must be divisible by grad_accum={self.grad_accum}')
+
+def _parses_as_device(name: str) -> bool:
+    try: torch.device(name); return True
+    except RuntimeError: return False
 
 # %% ../../nbs/train/loop.ipynb #ca333494
 def learning_rate(cfg: FitConfig, step: int, elapsed: float = 0.0) -> float:
@@ -72,7 +79,12 @@ def make_optimizer(model: nn.Module, cfg: FitConfig, device: torch.device) -> to
 def resolve_device(cfg: FitConfig) -> torch.device:
     "The device `cfg.device` names ('auto': cuda when available)."
     if cfg.device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(cfg.device)
+    device = torch.device(cfg.device)
+    if device.type == 'cuda':   # refused here, before a job starts, not by the first tensor moved there
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= n:
+            raise ValueError(f"device must name a GPU this machine has ({n} CUDA device{'s' * (n != 1)}), got device={cfg.device!r}")
+    return device
 
 def autocast_dtype(cfg: FitConfig, device: torch.device) -> torch.dtype | None:
     "The autocast dtype for `cfg.precision` on `device`, or None for fp32."
@@ -242,7 +254,9 @@ def _agree(flag: bool, world: int) -> bool:
 # %% ../../nbs/train/loop.ipynb #db74a340
 def fit(model: nn.Module, data: Task, cfg: FitConfig | None = None, *, out_dir=None, resume=False, stop=None) -> FitResult:
     "Train `model` on task `data`; with `out_dir`, write metrics and checkpoints there (`resume`: True or a checkpoint path)."
-    cfg = cfg or FitConfig()
+    require_type(model, nn.Module, 'model', 'a torch.nn.Module')
+    require_type(data, Task, 'data', 'a Task (train.task(name) makes one from a name)')
+    cfg = require_type(FitConfig() if cfg is None else cfg, FitConfig, 'cfg', 'a FitConfig (FitConfig(**d) makes one from a dict)')
     rank, world = _dist()
     if cfg.batch_size % (world * cfg.grad_accum):
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by processes x grad_accum = {world} x {cfg.grad_accum}")

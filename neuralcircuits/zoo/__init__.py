@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 import torch
 from torch import nn
-from ..configs import Config, closest
+from ..configs import Config, closest, require_number, require_type
 
 # %% auto #0
 __all__ = ['FAMILIES', 'Paper', 'Entry', 'register', 'discover', 'UnknownKey', 'entry', 'keys', 'build', 'tiny', 'token_input',
@@ -80,6 +80,7 @@ class UnknownKey(KeyError):
 
 def entry(key: str) -> Entry:
     "The registered entry for `key`."
+    require_type(key, str, 'key', 'a zoo key (a str)')
     if key not in _registry: discover()
     if key not in _registry:
         raise UnknownKey(f"no architecture {key!r} in the zoo; closest: {closest(key, sorted(_registry))}")
@@ -98,6 +99,7 @@ def build(key: str, **overrides) -> nn.Module:
 def tiny(key: str, seed: int = 0, **overrides) -> tuple[nn.Module, Any]:
     "A tiny model for `key` and an example input: `model(x)` runs in well under a second on CPU."
     e = entry(key)
+    require_number(seed, 'seed', integer=True, min=0)
     cfg = e.tiny.replace(**overrides)
     torch.manual_seed(seed)
     model = e.model(cfg)
@@ -106,11 +108,13 @@ def tiny(key: str, seed: int = 0, **overrides) -> tuple[nn.Module, Any]:
 # %% ../../nbs/zoo/index.ipynb #c242094b
 def token_input(cfg: Config, batch: int = 2, seed: int = 0) -> torch.Tensor:
     "Random token ids `(batch, max_len)` for a language model config with `vocab_size` and `max_len`."
+    require_number(batch, 'batch', integer=True, min=1)
     g = torch.Generator().manual_seed(seed)
     return torch.randint(cfg.vocab_size, (batch, cfg.max_len), generator=g)
 
 def image_input(cfg: Config, batch: int = 2, seed: int = 0) -> torch.Tensor:
     "Random images `(batch, channels, image_size, image_size)` for a vision config."
+    require_number(batch, 'batch', integer=True, min=1)
     g = torch.Generator().manual_seed(seed)
     return torch.randn(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=g)
 

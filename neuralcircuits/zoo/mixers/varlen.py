@@ -10,7 +10,7 @@ from torch import nn
 from ...axes import name
 from ...blocks import TransformerConfig, TransformerLM, Block
 from ...blocks.transformer import check_tokens
-from ...kernels import attention, lengths_to_cu_seqlens
+from ...kernels import attention, check_cu_seqlens, lengths_to_cu_seqlens
 from .. import register, Paper, token_input
 
 # %% auto #0
@@ -48,6 +48,7 @@ class VarlenLM(TransformerLM):
 
 # %% ../../../nbs/zoo/mixers/varlen.ipynb #8bf3597f
 def _forward_packed(self, tokens: torch.Tensor, cu_seqlens: torch.Tensor, max_seqlen: int | None = None) -> torch.Tensor:  # (n) -> (n, v)
+    if max_seqlen is None: check_cu_seqlens(cu_seqlens, tokens.shape[0])   # given max_seqlen, the caller vouches (no read-back)
     lengths = cu_seqlens[1:] - cu_seqlens[:-1]
     starts = torch.repeat_interleave(cu_seqlens[:-1], lengths, output_size=tokens.shape[0])   # (n) start of each row's sequence
     positions = torch.arange(tokens.shape[0], device=tokens.device) - starts            # restart at 0 per sequence

@@ -7,8 +7,8 @@ from __future__ import annotations
 import copy, math, statistics, time
 import torch
 import torch.nn.functional as F
-from .data import shakespeare
-from .loop import FitConfig, fit, learning_rate, step_seed, make_optimizer
+from ..train.data import shakespeare
+from ..train.loop import FitConfig, fit, learning_rate, step_seed, make_optimizer
 
 # %% auto #0
 __all__ = ['hand_loop', 'bench_train']

@@ -8,8 +8,8 @@ import statistics, time
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .mlp import MLP
-from .transformer import Block, TransformerConfig, TransformerLM
+from ..blocks.mlp import MLP
+from ..blocks.transformer import Block, TransformerConfig, TransformerLM
 
 # %% auto #0
 __all__ = ['MatchedLM', 'matched_models', 'training_step', 'bench_model', 'count_params']
