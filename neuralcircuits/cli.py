@@ -14,7 +14,7 @@ __all__ = ['BENCHES', 'PACKAGE', 'USER_ERRORS', 'cmd_zoo', 'cmd_tour', 'cmd_diag
 # %% ../nbs/cli.ipynb #d705402c
 BENCHES = {  # `nc bench NAME` -> the function that runs it, and what it compares
     'model': ('neuralcircuits.bench.model', 'bench_model', "baseline LM training step vs x-transformers"),
-    'diagram': ('neuralcircuits.circuits.bench', 'bench_diagram', "capture+render of a 12-layer model vs torchview"),
+    'diagram': ('neuralcircuits.bench.diagram', 'bench_diagram', "capture+render of a 12-layer model vs torchview"),
     'kernels': ('neuralcircuits.bench.kernels', 'bench_kernels', "Triton kernels and chunked forms vs their peers"),
     'train': ('neuralcircuits.bench.train', 'bench_train', "the training loop's overhead vs a hand-written loop"),
 }

@@ -165,6 +165,7 @@ CIRCUITS = [
     Bad('diagram-float-depth', lambda: _circuits().diagram(lm(), TOKENS, depth=1.5), ValueError, 'depth', '1.5'),
     Bad('diagram-model-not-module', lambda: _circuits().diagram('model', TOKENS), TypeError, 'model', 'str'),
     Bad('diagram-names-wrong-rank', lambda: _circuits().diagram(lm(), TOKENS, names='a b c'), ValueError, "'a b c'", '(1, 3)'),
+    Bad('diagram-axes-not-a-dict', lambda: _circuits().diagram(lm(), TOKENS, axes=5), TypeError, 'axes', '5'),
     Bad('diagram-save-bad-suffix', lambda: _circuits().diagram(lm(), TOKENS).save('d.txt'), ValueError, 'path', "'d.txt'"),
 ]
 
@@ -173,7 +174,6 @@ CIRCUITS = [
 KNOWN_GAPS = [
     Bad('widget-batch-out-of-range', lambda: _widgets().ResidualFlow(lm(), TOKENS, batch=5), ValueError, 'batch', '5'),
     Bad('widget-decode-not-callable', lambda: _widgets().AttentionView(lm(), TOKENS, decode=3).to_html(), TypeError, 'decode', '3'),
-    Bad('diagram-axes-not-a-dict', lambda: _circuits().diagram(lm(), TOKENS, axes=5), TypeError, 'axes', '5'),
 ]
 
 def _zoo_model(key: str):

@@ -56,6 +56,8 @@ def diagram(model: nn.Module, x, depth: int | None = None, cost: bool = False, n
             title: str | None = None) -> Diagram:
     "The diagram of `model` on `x` as page-sized nested figures; `depth` fixes how many module levels each figure opens."
     if depth is not None and (not isinstance(depth, int) or depth < 0): raise ValueError(f"depth must be None or an int >= 0, got {depth!r}")
+    if axes is not None and not isinstance(axes, dict) and not hasattr(axes, 'sizes'):
+        raise TypeError(f"axes must be a dict of axis name -> size or an Axes table, got {type(axes).__name__} {axes!r}")
     T = capture(model, x, cost=cost, names=names)
     T.axis_sizes = axes.sizes() if hasattr(axes, 'sizes') else dict(axes or {})
     T = annotate(T)
