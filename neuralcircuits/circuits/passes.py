@@ -97,7 +97,7 @@ def _find_run(sigs: list, start: int, max_period: int) -> tuple[int, int]:
         if k > 1 and k * p > best[0] * best[1]: best = (p, k)
     return best
 
-# %% ../../nbs/circuits/passes.ipynb #4cf5300d
+# %% ../../nbs/circuits/passes.ipynb #fa810403
 def _prefix(paths: list[str]) -> str:
     "The longest common dotted prefix of module paths."
     parts = [p.split('.') for p in paths if p]
@@ -135,6 +135,7 @@ def _loop(reps: list) -> bool:
     "Repetitions that call the same modules on the same weights with ops of their own between: steps of a loop in one forward."
     return len(reps) > 1 and _sharing(reps) is True and any(not isinstance(x, Block) for x in reps[0])
 
+# %% ../../nbs/circuits/passes.ipynb #62740041
 def structure(T: Trace, item) -> tuple:
     "What makes two items the same module up to constructor arguments: module classes, op ranks and weight shapes."
     if isinstance(item, Block):
@@ -170,6 +171,7 @@ def differences(T: Trace, reps: list) -> str:
                     out.append(f"{vals[0].axes[i] if vals[0].axes and vals[0].axes[i] else f'axis {i}'} = {', '.join(map(str, sizes))} entering")
     return '; '.join(dict.fromkeys(out))
 
+# %% ../../nbs/circuits/passes.ipynb #5b042335
 def _step_start(T: Trace, items: list, i: int, p: int) -> int:
     "Where, in a run repeating with period `p` from `i`, a loop's steps begin: the first shift whose steps start fresh."
     for s in range(p):
@@ -183,6 +185,7 @@ def _count(sigs: list, start: int, p: int) -> int:
     while sigs[start + k * p:start + (k + 1) * p] == sigs[start:start + p]: k += 1
     return k
 
+# %% ../../nbs/circuits/passes.ipynb #e503a3c5
 def fold(T: Trace, b: Block, max_period: int = 64) -> Block:
     "Fold runs of structurally identical items inside `b` (bottom up), or of the same modules up to their settings; returns `b`."
     for it in b.items:

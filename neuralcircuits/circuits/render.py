@@ -353,7 +353,8 @@ def _value_name(self: Painter, v: int) -> str:
         except (TypeError, ValueError): names = []
         i = call.inputs.index(v)
         if i < len(names): return names[i]
-    return T.values[v].name or 'x'
+    p = T.values[v].producer
+    return T.values[v].name or (T.ops[p].name.strip('_') if p is not None else 'x')   # made outside: by what
 
 def _entry(self: Painter, op: Op, k: int) -> callable | None:
     "Axis index -> the `node:port` where input `k` of `op` enters."
