@@ -87,3 +87,32 @@ def test_hover_text_names_the_op_and_its_wires():
     att = [t for t in tips if t.startswith('Attention: scaled_dot_product_attention')]
     assert len(att) == 4 and 'in:  b h t k = 2x3x12x16' in att[0]        # the four nodes of the attention box, one text
     assert not any('&#45;&gt;' in t for t in tips)                          # wires carry no internal node names
+
+
+def _third_party() -> dict:
+    "The gallery's models by other people, from small configs (no weights), with an example input."
+    ids = torch.randint(100, (2, 7), generator=torch.Generator().manual_seed(0))
+    models = {'torch.nn.Transformer': (torch.nn.Transformer(32, 4, 2, 2, 64, batch_first=True).eval(),
+                                       (torch.randn(2, 6, 32), torch.randn(2, 5, 32)))}
+    try:
+        from x_transformers import TransformerWrapper, Decoder
+        models['x-transformers'] = (TransformerWrapper(num_tokens=100, max_seq_len=32, attn_layers=Decoder(dim=32, depth=3, heads=4)).eval(), ids)
+    except ImportError: pass
+    try: import transformers as hf
+    except ImportError: return models
+    small = dict(vocab_size=100, use_cache=False)
+    models['gpt2'] = (hf.GPT2LMHeadModel(hf.GPT2Config(n_embd=32, n_layer=3, n_head=4, n_positions=32, bos_token_id=0, eos_token_id=0, **small)).eval(), ids)
+    models['llama'] = (hf.LlamaForCausalLM(hf.LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
+                                                          num_key_value_heads=2, max_position_embeddings=64, **small)).eval(), ids)
+    models['bert'] = (hf.BertModel(hf.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                                 max_position_embeddings=32, vocab_size=100)).eval(), ids)
+    return models
+
+THIRD_PARTY = _third_party()
+
+@pytest.mark.parametrize('name', list(THIRD_PARTY))
+def test_other_peoples_models_are_legible_too(name):
+    model, x = THIRD_PARTY[name]
+    rows = legibility(diagram(model, x))
+    print(name, [(round(w), round(px, 1)) for w, px in rows])
+    assert all(px >= LEGIBLE for _, px in rows), f"{name}: a figure's smallest label is under {LEGIBLE} px: {rows}"

@@ -347,11 +347,11 @@ def _value_name(self: Painter, v: int) -> str:
     "What a wire entering a figure is called: the forward's argument name, or the input's own name."
     T, b = self.T, self.figure
     call = next((c for c in T.calls if c.path == b.path and c.module is (b.modules[0] if b.modules else None)), None)
-    if call is not None and v in call.inputs:
-        import inspect
+    ins = [self._source(i) for i in call.inputs] if call is not None else []
+    if v in ins:
         try: names = [p for p in inspect.signature(call.module.forward).parameters]
         except (TypeError, ValueError): names = []
-        i = call.inputs.index(v)
+        i = ins.index(v)
         if i < len(names): return names[i]
     p = T.values[v].producer
     return T.values[v].name or (T.ops[p].name.strip('_') if p is not None else 'x')   # made outside: by what
