@@ -127,7 +127,7 @@ _TITLE = re.compile(r'<title>([^<]*)</title>')
 
 def _finish(svg: str, tips: dict, prefix: str) -> str:
     "Hover text in each box's `<title>`, ids unique on a page with many figures, no XML prologue (inline in HTML)."
-    svg = svg[svg.index('<svg'):]
+    svg = re.sub(r'<!--.*?-->\n?|^\s+', '', svg[svg.index('<svg'):], flags=re.M)   # no comments, no indentation
     svg = _TITLE.sub(lambda m: f"<title>{html.escape(tips[m[1]], quote=False)}</title>" if m[1] in tips else '<title></title>', svg)
     return svg.replace(' id="', f' id="{prefix}-')
 
@@ -268,8 +268,9 @@ _SCRIPT = """<script>(function(){if(window.ncDiagrams)return;window.ncDiagrams=1
 document.addEventListener('click',function(e){var t=e.target;if(!t.closest)return;
 var g=t.closest('g.nc-expand, g.nc-collapse'),f=g&&g.closest('figure.nc-figure');if(!f)return;
 var v=f.querySelector('.nc-view'),key=g.classList.contains('nc-expand')?g.id.split('-').pop():'';
-var tp=f.querySelector('template[data-node="'+key+'"]');if(!tp)return;
-v.innerHTML=tp.innerHTML;f.dataset.open=key;e.preventDefault();});})();</script>"""
+if(f.ncBase===undefined)f.ncBase=v.innerHTML;
+var tp=key&&f.querySelector('template[data-node="'+key+'"]');if(key&&!tp)return;
+v.innerHTML=key?tp.innerHTML:f.ncBase;f.dataset.open=key;e.preventDefault();});})();</script>"""
 
 _STYLE = """<style>.nc-diagram .nc-figure{margin:0 0 1em 0}.nc-diagram svg{max-width:100%;height:auto}
 .nc-diagram g.nc-expand,.nc-diagram g.nc-collapse>path,.nc-diagram g.nc-collapse>polygon{cursor:zoom-in}
@@ -280,7 +281,7 @@ def compose_html(figs: list[Figure], variants: dict, uid: str) -> str:
     out = []
     for f in figs:
         vs = variants.get(f.number, {})
-        tpl = ''.join(f'<template data-node="{n}">{s}</template>' for n, s in {'': f.svg, **vs}.items()) if vs else ''
+        tpl = ''.join(f'<template data-node="{n}">{s}</template>' for n, s in vs.items())
         out.append(f'<figure class="nc-figure" data-figure="{f.number}" data-path="{html.escape(f.path)}" '
                    f'aria-label="{html.escape(f.caption)}"><div class="nc-view">{f.svg}</div>{tpl}</figure>')
     body = '\n'.join(out).replace('id="f', f'id="{uid}-f')

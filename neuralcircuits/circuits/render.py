@@ -286,7 +286,7 @@ class Painter:
             pen = 2.6 if b.count > 1 else 1
             fill = ['#f4f1fb', '#eaf4ea', '#fbf6e6', '#eef4fb'][b.depth % 4]
             self.boxes[f"cluster_{self.n_clusters}"] = b
-            fold_back = ' class="nc-collapse";' if b is self.expanded else ''
+            fold_back = ' class="nc-collapse";' if b is self.expanded else ' class="";'   # a cluster inherits its parent's class
             self.lines.append(f'subgraph cluster_{self.n_clusters} {{ label=<{self.block_label(b)}>; style="{style}"; penwidth={pen}; '
                               f'fillcolor="{fill}"; color="{"#333333" if b.count > 1 else "#b9b0dc"}";{fold_back}')
             self.tips[f"cluster_{self.n_clusters}"] = block_tip(self.T, b)
