@@ -9,7 +9,8 @@ import torch
 from .capture import Trace, Op, Value, Ref, capture
 
 # %% auto #0
-__all__ = ['KINDS', 'KIND_OF', 'classify', 'reshape_groups', 'axis_table', 'parts', 'annotate', 'ops_table', 'trace']
+__all__ = ['KINDS', 'KIND_OF', 'classify', 'reshape_groups', 'axis_table', 'einsum_specs', 'parts', 'annotate', 'ops_table',
+           'trace']
 
 # %% ../../nbs/circuits/ir.ipynb #bd88dc5b
 KINDS = ('Linear', 'Contraction', 'Attention', 'Elementwise', 'Normalize', 'Softmax', 'Reduce', 'Rearrange',
@@ -27,6 +28,7 @@ _BY_NAME = {
     'Concat': 'cat concat concatenate stack hstack vstack',
     'Copy': 'clone detach to type float half double bfloat16 long int type_as contiguous',
     'Add': 'add __add__ __radd__ __iadd__ add_',
+    'Create': 'new_zeros new_ones new_full new_empty new_tensor',
 }
 KIND_OF = {n: k for k, ns in _BY_NAME.items() for n in ns.split()}
 _READS = ('__getitem__', 'select', 'narrow')   # with constant indices on a parameter: a read of that parameter
@@ -37,8 +39,9 @@ def classify(trace: Trace, op: Op) -> str:
     k = KIND_OF.get(op.name)
     if not op.inputs: return 'Create'
     if op.name in _READS and len(set(op.inputs)) == 1 and trace.values[op.inputs[0]].source == 'param': return 'Param'
-    if k == 'Contraction' and op.params: return 'Linear'
-    if k == 'Linear' and not op.params: return 'Contraction' if op.name not in ('embedding',) else 'Index'
+    learned = bool(op.params) or any(trace.values[i].producer is not None and trace.ops[trace.values[i].producer].kind == 'Param' for i in op.inputs)
+    if k == 'Contraction' and learned: return 'Linear'       # also a weight read as a slice of a parameter
+    if k == 'Linear' and not learned: return 'Contraction' if op.name not in ('embedding',) else 'Index'
     if k == 'Add' and len(set(op.inputs)) < 2: return 'Elementwise'   # x + 1: a shift, not a merge
     if k == 'Reduce' and op.name in ('max', 'min') and len(op.outputs) == 1 and len(op.args) == 2 and isinstance(op.args[1], Ref):
         return 'Elementwise'                                            # torch.max(a, b)
@@ -77,6 +80,7 @@ def _broadcast(shapes_names: list[tuple[tuple, tuple]], out_shape: tuple) -> lis
     names = [None] * len(out_shape)
     for shape, ns in shapes_names:
         off = len(out_shape) - len(shape)
+        if off < 0 or any(s != o and s != 1 for s, o in zip(shape, out_shape[off:])): continue   # not broadcast to the result
         for i, n in enumerate(ns):
             if n is not None and names[off + i] is None and shape[i] == out_shape[off + i]: names[off + i] = n
     return names
@@ -86,12 +90,11 @@ def _contract_rules(T: Trace, op: Op, N, outs) -> list:
     V = T.values
     x = [i for i in op.inputs]
     if op.name == 'einsum':
-        eq = op.args[0] if isinstance(op.args[0], str) else op.args[-1]
-        lhs, rhs = eq.replace(' ', '').split('->')
+        ins, rhs = einsum_specs(T, op)
         letter = {}
-        for spec, vid in zip(lhs.split(','), [i for i in op.inputs]):
+        for spec, vid in zip(ins, op.inputs):
             for c, n in zip(spec, N(vid)): letter.setdefault(c, n) if n else None
-        op.attrs['contract'] = [letter.get(c) or str(_size_of(T, op, lhs, c)) for c in dict.fromkeys(lhs.replace(',', '')) if c not in rhs]
+        op.attrs['contract'] = [letter.get(c) or str(_size_of(T, op, ins, c)) for c in dict.fromkeys(''.join(ins)) if c not in rhs]
         return [[letter.get(c) for c in rhs]]
     if op.name in ('linear', 'embedding', 'addmm') or op.kind == 'Linear' and op.name.startswith('conv'):
         a = x[1] if op.name == 'addmm' else x[0]
@@ -128,13 +131,38 @@ def axis_table(T: Trace) -> dict[int, set[str]]:
         T._by_size = by
     return T._by_size
 
+def _declared(T: Trace, size: int) -> str | None:
+    "The one axis name an `Axes` table (or `diagram(axes=...)`) fixes to exactly this size; free and at-most axes do not count."
+    if getattr(T, '_fixed', None) is None:
+        from neuralcircuits.axes import Axes
+        by = {}
+        for n, sz in (getattr(T, 'axis_sizes', None) or {}).items(): by.setdefault(sz, set()).add(n)
+        for m in T.model.modules():
+            if isinstance(getattr(m, 'axes', None), Axes):
+                for n, a in m.axes.table.items():
+                    if a.size is not None and not a.at_most: by.setdefault(a.size, set()).add(n)
+        T._fixed = by
+    ns = T._fixed.get(size, ())
+    return next(iter(ns)) if len(ns) == 1 else None
+
 def _by_size(T: Trace, size: int) -> str | None:
     "The one declared axis name with this size, if there is exactly one."
     ns = axis_table(T).get(size, set())
     return next(iter(ns)) if len(ns) == 1 else None
 
-def _size_of(T: Trace, op: Op, lhs: str, c: str) -> int:
-    for spec, vid in zip(lhs.split(','), op.inputs):
+def einsum_specs(T: Trace, op: Op) -> tuple[list[str], str]:
+    "The letters of each operand and of the result of an einsum, with `...` written out as one letter per axis it covers."
+    eq = (op.args[0] if isinstance(op.args[0], str) else op.args[-1]).replace(' ', '')
+    lhs, rhs = eq.split('->')                     # an einsum without '->' raises here: its names stay unknown
+    ins, shapes = lhs.split(','), [T.values[i].shape for i in op.inputs]
+    covers = lambda spec, s: len(s) - (len(spec) - 3)                   # how many axes the '...' of `spec` stands for
+    n = max([covers(spec, s) for spec, s in zip(ins, shapes) if '...' in spec], default=0)
+    ell = ''.join(chr(0x3b1 + i) for i in range(n))                     # Greek letters: never an einsum letter
+    ins = [spec.replace('...', ell[n - covers(spec, s):]) if '...' in spec else spec for spec, s in zip(ins, shapes)]
+    return ins, rhs.replace('...', ell)
+
+def _size_of(T: Trace, op: Op, ins: list, c: str) -> int:
+    for spec, vid in zip(ins, op.inputs):
         if c in spec: return T.values[vid].shape[spec.index(c)]
 
 # %% ../../nbs/circuits/ir.ipynb #fba3c5b5
@@ -192,8 +220,7 @@ def _rearrange_rule(T: Trace, op: Op, N, outs) -> list:
         dims = [_dim(d, n) for d in dims]; op.attrs['perm'] = tuple(dims); return [[nx[d] for d in dims]]
     if op.name == 'movedim':
         src, dst = _dim(op.args[1], n), _dim(op.args[2], n); nm = nx.pop(src); nx.insert(dst, nm); return [nx]
-    if op.name in _SAME_AXES or tuple(out) == V[x].shape:
-        return [_broadcast([(V[x].shape, nx)], out) if len(out) >= n else [None] * len(out)]
+    if op.name in _SAME_AXES or tuple(out) == V[x].shape: return [_kept(V[x].shape, out, nx)]
     names, splits, binds = [None] * len(out), [], []
     for gi, gj in reshape_groups(V[x].shape, out):
         gi = [i for i in gi if V[x].shape[i] != 1] or gi; gj_real = [j for j in gj if out[j] != 1] or gj
@@ -203,13 +230,20 @@ def _rearrange_rule(T: Trace, op: Op, N, outs) -> list:
             binds.append((gi, gj_real[0]))
         elif len(gi) == 1 and len(gj_real) > 1:
             ps = parts(nx[gi[0]])                       # '(r n)' split back into r and n
-            if len(ps) == len(gj_real):
-                for j, p in zip(gj_real, ps): names[j] = p
+            if len(ps) != len(gj_real): ps = [_declared(T, out[j]) for j in gj_real]   # or pieces of sizes only one name has
+            for j, p in zip(gj_real, ps):
+                if p and ps.count(p) == 1 and p not in nx: names[j] = p
             splits.append((gi[0], gj_real))
     op.attrs.update(splits=splits, binds=binds)
     return [names]
 
 _SAME_AXES = ('expand', 'expand_as', 'repeat', 'repeat_interleave', 'flip', 'roll', 'contiguous')
+
+def _kept(shape: tuple, out: tuple, names: list) -> list:
+    "Names of axes an expand, repeat or flip leaves in place (aligned on the right): those whose size did not change."
+    off = len(out) - len(shape)
+    if off < 0: return [None] * len(out)
+    return [None] * off + [n if s == o else None for n, s, o in zip(names, shape, out[off:])]
 
 # %% ../../nbs/circuits/ir.ipynb #2b016389
 def _getitem_dims(idx, n_in: int, n_out: int) -> list:
@@ -279,12 +313,11 @@ def _fit(shape: tuple, out: tuple, names: list) -> list | None:
 def _back_contract(T: Trace, op: Op, K, ko) -> list:
     V = T.values; x = op.inputs
     if op.name == 'einsum':
-        eq = op.args[0] if isinstance(op.args[0], str) else op.args[-1]
-        lhs, rhs = eq.replace(' ', '').split('->')
+        ins, rhs = einsum_specs(T, op)
         letter = {c: n for c, n in zip(rhs, ko) if n}
-        for spec, vid in zip(lhs.split(','), x):
+        for spec, vid in zip(ins, x):
             for c, n in zip(spec, K(vid)): letter.setdefault(c, n) if n else None
-        return [(vid, [letter.get(c) for c in spec]) for spec, vid in zip(lhs.split(','), x) if '.' not in spec]
+        return [(vid, [letter.get(c) for c in spec]) for spec, vid in zip(ins, x)]
     if op.name in ('linear', 'embedding'):
         a, w = x[0], x[1]
         if op.name == 'embedding': return [(a, ko[:-1]), (w, [_by_size(T, V[w].shape[0]), ko[-1]])]
@@ -311,7 +344,9 @@ def _back_rearrange(T: Trace, op: Op, K, ko) -> list:
         d0, d1 = op.attrs['perm']; m = list(ko); m[d0], m[d1] = m[d1], m[d0]; return [(x, m)]
     if op.name in ('t', 'T', 'mT'): return [(x, list(ko[:-2]) + [ko[-1], ko[-2]] if len(ko) >= 2 else list(ko))]
     if op.name == 'movedim': return []
-    if op.name in _SAME_AXES or sx == so: return [(x, _fit(sx, so, ko) or [None] * len(sx))]
+    if op.name in _SAME_AXES or sx == so:
+        off = len(so) - len(sx)
+        return [(x, [ko[off + i] if s == so[off + i] else None for i, s in enumerate(sx)])] if off >= 0 else []
     cur = [None] * len(sx)
     for gi, gj in reshape_groups(sx, so):
         gi = [i for i in gi if sx[i] != 1] or gi; gj = [j for j in gj if so[j] != 1] or gj
@@ -364,7 +399,7 @@ _BACK = {'Linear': _back_contract, 'Contraction': _back_contract, 'Attention': _
 # %% ../../nbs/circuits/ir.ipynb #e30062a1
 _RULES = {'Linear': _contract_rules, 'Contraction': _contract_rules, 'Attention': _attention_rule,
           'Normalize': _axis_rules, 'Softmax': _axis_rules, 'Reduce': _axis_rules, 'Rearrange': _rearrange_rule,
-          'Index': _index_rule, 'Concat': _concat_rule}
+          'Index': _index_rule, 'Param': _index_rule, 'Concat': _concat_rule, 'Create': lambda T, op, N, outs: [[None] * len(T.values[o].shape) for o in outs]}
 
 def _forward(T: Trace, hints: dict):
     V = T.values
@@ -404,7 +439,7 @@ def _bytes(T: Trace, op: Op) -> int:
 def annotate(T: Trace) -> Trace:
     "Give every op its kind and attrs and every value its axis names; returns the trace."
     for op in T.ops: op.kind = classify(T, op); op.attrs = {}
-    T._by_size = None
+    T._by_size = T._fixed = None
     hints = {}
     _forward(T, hints)
     for _ in range(2): _backward(T, hints); _forward(T, hints)   # a second round reaches names two hops back
