@@ -95,9 +95,10 @@ _NOT_THE_CODE = (_dir(torch.__file__), _dir(ncaxes.__file__) + 'circuits' + os.s
                 tuple(_dir(s.origin) for s in [find_spec('einops')] if s is not None and s.origin)
 _NOT_THE_FILE = (os.path.abspath(ncaxes.__file__),)
 _skip: dict[str, bool] = {}     # file name -> whether its frames are torch, the engine or einops
+_ENGINE: set = set()            # code objects of the recorder, wherever it was defined (also in this notebook)
 
 def source_line(depth: int = 1) -> tuple[str, int, str] | None:
-    "(file, line, code) of the innermost caller outside torch, the diagram engine, `neuralcircuits.axes` and einops."
+    "(file, line, code) of the innermost frame, from `depth` frames up, outside torch, the engine, `neuralcircuits.axes` and einops."
     f = sys._getframe(depth)
     while f is not None:
         fn = f.f_code.co_filename
@@ -105,7 +106,7 @@ def source_line(depth: int = 1) -> tuple[str, int, str] | None:
         if skip is None:
             full = os.path.abspath(fn) if not fn.startswith('<') else fn
             skip = _skip[fn] = full.startswith(_NOT_THE_CODE) or full in _NOT_THE_FILE
-        if not skip:
+        if not skip and f.f_code not in _ENGINE:
             line = f.f_lineno
             return (fn if fn.startswith('<') else os.path.abspath(fn), line, linecache.getline(fn, line).strip())
         f = f.f_back
@@ -170,6 +171,8 @@ class Recorder(TorchFunctionMode):
             if self.fc is not None: op.flops = self.fc.get_total_flops() - f0
         return out
 
+_ENGINE.add(Recorder.__torch_function__.__code__)
+
 def _has_tensor(out) -> bool: return any(isinstance(t, torch.Tensor) for t in _leaves(out))
 
 def _map(obj, fn, cls=torch.Tensor):
@@ -196,7 +199,7 @@ def _record(self: Trace, func, name, args, kwargs, out):
         vid = self._value_of(t); inputs.append(vid); return Ref(vid)
     args_r, kwargs_r = _map(args, ref), _map(kwargs, ref)
     op = Op(len(self.ops), func, name, args_r, kwargs_r, inputs, [], None, self.stack[-1] if self.stack else 0)
-    op.src = source_line(2)
+    op.src = source_line(3)         # above: this function and the recorder, then whoever called torch
     op.params = [self.values[i].name for i in dict.fromkeys(inputs) if self.values[i].source == 'param']
     def new(t):
         vid = self._new(t, 'op', producer=op.id); op.outputs.append(vid); return Ref(vid)
