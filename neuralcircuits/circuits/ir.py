@@ -220,7 +220,12 @@ def _rearrange_rule(T: Trace, op: Op, N, outs) -> list:
         dims = [_dim(d, n) for d in dims]; op.attrs['perm'] = tuple(dims); return [[nx[d] for d in dims]]
     if op.name == 'movedim':
         src, dst = _dim(op.args[1], n), _dim(op.args[2], n); nm = nx.pop(src); nx.insert(dst, nm); return [nx]
-    if op.name in _SAME_AXES or tuple(out) == V[x].shape: return [_kept(V[x].shape, out, nx)]
+    if op.name in _SAME_AXES or tuple(out) == V[x].shape:
+        names = _kept(V[x].shape, out, nx)
+        if op.name in ('repeat_interleave', 'repeat'):   # g key/value heads repeated to h heads: the grown axis by its declared size
+            off = len(out) - n
+            names = [nm or (_declared(T, o) if j >= off and V[x].shape[j - off] != o else None) for j, (nm, o) in enumerate(zip(names, out))]
+        return [names]
     names, splits, binds = [None] * len(out), [], []
     for gi, gj in reshape_groups(V[x].shape, out):
         gi = [i for i in gi if V[x].shape[i] != 1] or gi; gj_real = [j for j in gj if out[j] != 1] or gj
@@ -346,7 +351,8 @@ def _back_rearrange(T: Trace, op: Op, K, ko) -> list:
     if op.name == 'movedim': return []
     if op.name in _SAME_AXES or sx == so:
         off = len(so) - len(sx)
-        return [(x, [ko[off + i] if s == so[off + i] else None for i, s in enumerate(sx)])] if off >= 0 else []
+        grown = lambda s: _declared(T, s) if op.name in ('repeat_interleave', 'repeat') else None   # the axis before it was repeated
+        return [(x, [ko[off + i] if s == so[off + i] else grown(s) for i, s in enumerate(sx)])] if off >= 0 else []
     cur = [None] * len(sx)
     for gi, gj in reshape_groups(sx, so):
         gi = [i for i in gi if sx[i] != 1] or gi; gj = [j for j in gj if so[j] != 1] or gj
