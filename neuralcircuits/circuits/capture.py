@@ -94,21 +94,24 @@ def _dir(path: str) -> str: return os.path.dirname(os.path.abspath(path)) + os.s
 _NOT_THE_CODE = (_dir(torch.__file__), _dir(ncaxes.__file__) + 'circuits' + os.sep) + \
                 tuple(_dir(s.origin) for s in [find_spec('einops')] if s is not None and s.origin)
 _NOT_THE_FILE = (os.path.abspath(ncaxes.__file__),)
-_skip: dict[str, bool] = {}     # file name -> whether its frames are torch, the engine or einops
-_ENGINE: set = set()            # code objects of the recorder, wherever it was defined (also in this notebook)
+_where: dict[str, str | None] = {}   # file name -> its absolute path, None for torch, the engine and einops
+_lines: dict[tuple, tuple] = {}      # (file name, line) -> (file, line, code)
+_ENGINE: set = set()                 # code objects of the recorder, wherever it was defined (also in this notebook)
+
+def _absolute(fn: str) -> str | None:
+    full = fn if fn.startswith('<') else os.path.abspath(fn)
+    return None if full.startswith(_NOT_THE_CODE) or full in _NOT_THE_FILE else full
 
 def source_line(depth: int = 1) -> tuple[str, int, str] | None:
     "(file, line, code) of the innermost frame, from `depth` frames up, outside torch, the engine, `neuralcircuits.axes` and einops."
     f = sys._getframe(depth)
     while f is not None:
         fn = f.f_code.co_filename
-        skip = _skip.get(fn)
-        if skip is None:
-            full = os.path.abspath(fn) if not fn.startswith('<') else fn
-            skip = _skip[fn] = full.startswith(_NOT_THE_CODE) or full in _NOT_THE_FILE
-        if not skip and f.f_code not in _ENGINE:
-            line = f.f_lineno
-            return (fn if fn.startswith('<') else os.path.abspath(fn), line, linecache.getline(fn, line).strip())
+        full = _where[fn] if fn in _where else _where.setdefault(fn, _absolute(fn))
+        if full is not None and f.f_code not in _ENGINE:
+            key = (fn, f.f_lineno)
+            if key not in _lines: _lines[key] = (full, f.f_lineno, linecache.getline(fn, f.f_lineno).strip())
+            return _lines[key]
         f = f.f_back
     return None
 

@@ -448,7 +448,7 @@ def annotate(T: Trace) -> Trace:
     T._by_size = T._fixed = None
     hints = {}
     _forward(T, hints)
-    for _ in range(2): _backward(T, hints); _forward(T, hints)   # a second round reaches names two hops back
+    _backward(T, hints); _forward(T, hints)
     for op in T.ops:
         try: op.bytes = _bytes(T, op)
         except Exception: op.bytes = 0
