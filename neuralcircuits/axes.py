@@ -31,7 +31,8 @@ class AtMost(int):
 # %% ../nbs/axes.ipynb #ebbf0849
 def parse(spec: str | tuple | list) -> tuple[str, ...]:
     "Axis names from `'b t m'` or a sequence of names; a group `(h k)` names one axis that binds h and k."
-    names = tuple('(' + ' '.join(g[1:-1].split()) + ')' if g.startswith('(') else g for g in re.findall(r'\([^()]*\)|[^\s()]+', spec)) if isinstance(spec, str) else tuple(spec)
+    group = lambda g: '(' + ' '.join(g[1:-1].split()) + ')' if g.startswith('(') else g     # '( h  k )' -> '(h k)'
+    names = tuple(map(group, re.findall(r'\([^()]*\)|[^\s()]+', spec))) if isinstance(spec, str) else tuple(spec)
     if len(set(names)) != len(names): raise ValueError(f"axis names must be distinct, got {' '.join(names)!r}")
     return names
 

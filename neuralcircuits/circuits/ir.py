@@ -39,8 +39,9 @@ def classify(trace: Trace, op: Op) -> str:
     k = KIND_OF.get(op.name)
     if not op.inputs: return 'Create'
     if op.name in _READS and len(set(op.inputs)) == 1 and trace.values[op.inputs[0]].source == 'param': return 'Param'
-    learned = bool(op.params) or any(trace.values[i].producer is not None and trace.ops[trace.values[i].producer].kind == 'Param' for i in op.inputs)
-    if k == 'Contraction' and learned: return 'Linear'       # also a weight read as a slice of a parameter
+    read = lambda i: (p := trace.values[i].producer) is not None and trace.ops[p].kind == 'Param'
+    learned = bool(op.params) or any(map(read, op.inputs))    # a weight may come as a slice of a parameter
+    if k == 'Contraction' and learned: return 'Linear'
     if k == 'Linear' and not learned: return 'Contraction' if op.name not in ('embedding',) else 'Index'
     if k == 'Add' and len(set(op.inputs)) < 2: return 'Elementwise'   # x + 1: a shift, not a merge
     if k == 'Reduce' and op.name in ('max', 'min') and len(op.outputs) == 1 and len(op.args) == 2 and isinstance(op.args[1], Ref):
@@ -224,7 +225,8 @@ def _rearrange_rule(T: Trace, op: Op, N, outs) -> list:
         names = _kept(V[x].shape, out, nx)
         if op.name in ('repeat_interleave', 'repeat'):   # g key/value heads repeated to h heads: the grown axis by its declared size
             off = len(out) - n
-            names = [nm or (_declared(T, o) if j >= off and V[x].shape[j - off] != o else None) for j, (nm, o) in enumerate(zip(names, out))]
+            for j in range(off, len(out)):
+                if names[j] is None and V[x].shape[j - off] != out[j]: names[j] = _declared(T, out[j])
         return [names]
     names, splits, binds = [None] * len(out), [], []
     for gi, gj in reshape_groups(V[x].shape, out):
@@ -277,8 +279,8 @@ def _index_text(op: Op) -> str:
     if op.name != '__getitem__': return f"{op.name}({', '.join(map(str, op.args[1:]))})"
     idx = op.args[1] if isinstance(op.args[1], tuple) else (op.args[1],)
     def one(i):
-        if isinstance(i, slice): return ':'.join('' if v is None else str(v) for v in (i.start, i.stop)) + ('' if i.step is None else f':{i.step}')
-        return '...' if i is Ellipsis else 'None' if i is None else str(i)
+        if not isinstance(i, slice): return '...' if i is Ellipsis else str(i)
+        return ':'.join('' if v is None else str(v) for v in (i.start, i.stop)) + ('' if i.step is None else f':{i.step}')
     return '[' + ', '.join(map(one, idx)) + ']'
 
 def _index_rule(T: Trace, op: Op, N, outs) -> list:
@@ -403,9 +405,11 @@ _BACK = {'Linear': _back_contract, 'Contraction': _back_contract, 'Attention': _
          'Normalize': _back_broadcast, 'Elementwise': _back_broadcast, 'Add': _back_broadcast, 'Copy': _back_broadcast}
 
 # %% ../../nbs/circuits/ir.ipynb #e30062a1
+def _unknown(T: Trace, op: Op, N, outs) -> list: return [[None] * len(T.values[o].shape) for o in outs]
+
 _RULES = {'Linear': _contract_rules, 'Contraction': _contract_rules, 'Attention': _attention_rule,
           'Normalize': _axis_rules, 'Softmax': _axis_rules, 'Reduce': _axis_rules, 'Rearrange': _rearrange_rule,
-          'Index': _index_rule, 'Param': _index_rule, 'Concat': _concat_rule, 'Create': lambda T, op, N, outs: [[None] * len(T.values[o].shape) for o in outs]}
+          'Index': _index_rule, 'Param': _index_rule, 'Concat': _concat_rule, 'Create': _unknown}
 
 def _forward(T: Trace, hints: dict):
     V = T.values
