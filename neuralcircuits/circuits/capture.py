@@ -67,7 +67,7 @@ class Op:
 
 @dataclass
 class Call:
-    "One module call: its path in the model, class, inputs, outputs and children (('op'|'call', id)) in order."
+    "One module call: its path in the model, class, inputs, outputs, children (('op'|'call', id)) in order, and the line that called it."
     id: int
     path: str
     cls: str
@@ -76,6 +76,7 @@ class Call:
     inputs: list[int] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
     children: list = field(default_factory=list)
+    src: tuple | None = None
 
 # %% ../../nbs/circuits/capture.ipynb #b6524d20
 def func_name(func: Callable) -> str:
@@ -250,6 +251,7 @@ def _hooks(trace: Trace, rec: Recorder) -> list:
             leaves = _leaves((a, kw))
             c.inputs = [trace._value_of(t) for t in leaves if isinstance(t, torch.Tensor)]
             c.got = [str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__ for t in leaves if t is not None]
+            c.src = source_line(2)          # above: this hook, then torch's module call, then the code that called the module
             if c.parent is not None: trace.calls[c.parent].children.append(('call', c.id))
             trace.calls.append(c); trace.stack.append(c.id)
         finally: rec.paused = False
