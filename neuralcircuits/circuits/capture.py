@@ -149,12 +149,12 @@ class Trace:
 # %% ../../nbs/circuits/capture.ipynb #60f9c68e
 def _unfolded(func: Callable) -> Callable:
     "A copy of the Python function `func` whose `has_torch_function` check answers no, so the calls inside reach the mode."
-    g = dict(func.__globals__, has_torch_function=lambda *a: False)
+    g = dict(func.__globals__, has_torch_function=lambda *a: False)    # copied per call: it sees the module as it is now
     f = types.FunctionType(func.__code__, g, func.__name__, func.__defaults__, func.__closure__)
     f.__kwdefaults__ = func.__kwdefaults__
     return f
 
-COMPOSITES = {F.multi_head_attention_forward: _unfolded(F.multi_head_attention_forward)}   # recorded as their parts
+COMPOSITES = {F.multi_head_attention_forward}   # recorded as their parts
 
 class Recorder(TorchFunctionMode):
     "Records torch calls into a `Trace` while active; module hooks push and pop the current module call."
@@ -166,7 +166,7 @@ class Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         if self.paused: return func(*args, **kwargs)
         if func in COMPOSITES:
-            with self: return COMPOSITES[func](*args, **kwargs)
+            with self: return _unfolded(func)(*args, **kwargs)
         f0 = self.fc.get_total_flops() if self.fc is not None else 0
         out = func(*args, **kwargs)
         name = func_name(func)
