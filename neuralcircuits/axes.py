@@ -4,7 +4,7 @@
 
 # %% ../nbs/axes.ipynb #5adc9b19
 from __future__ import annotations
-import contextlib
+import contextlib, re
 from dataclasses import dataclass
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
@@ -31,9 +31,10 @@ class AtMost(int):
 
 # %% ../nbs/axes.ipynb #ebbf0849
 def parse(spec: str | tuple | list) -> tuple[str, ...]:
-    "Axis names from `'b t m'` or a sequence of names."
+    "Axis names from `'b t m'` or a sequence of names; a group `(h k)` names one axis that binds h and k."
     require_type(spec, (str, tuple, list), 'spec', "axis names, as a string 'b t m' or a sequence of names")
-    names = tuple(spec.split()) if isinstance(spec, str) else tuple(spec)
+    group = lambda g: '(' + ' '.join(g[1:-1].split()) + ')' if g.startswith('(') else g     # '( h  k )' -> '(h k)'
+    names = tuple(map(group, re.findall(r'\([^()]*\)|[^\s()]+', spec))) if isinstance(spec, str) else tuple(spec)
     if len(set(names)) != len(names): raise ValueError(f"axis names must be distinct, got {' '.join(names)!r}")
     return names
 
@@ -97,9 +98,9 @@ class Axes:
 
 # %% ../nbs/axes.ipynb #c8a836df
 def _output_names(pattern: str) -> tuple[str, ...] | None:
-    "Names on the right of an einops pattern, None when a group `(h k)` makes an axis without one name."
-    rhs = pattern.split('->')[-1].split()
-    return None if any('(' in a or ')' in a for a in rhs) else tuple(rhs)
+    "Names on the right of an einops pattern, a group kept as one name `(h k)`; None when `...` or a number stands for axes."
+    rhs = parse(pattern.split('->')[-1])
+    return None if any(a == '...' or a == '()' or a.strip('()').isdigit() for a in rhs) else rhs
 
 def rearrange(x: torch.Tensor, pattern: str, **sizes) -> torch.Tensor:
     "`einops.rearrange`, tagging the output with the pattern's names."

@@ -89,5 +89,5 @@ def test_unet_skip_concat():
             return self.dec(torch.cat([e, self.up(F.relu(self.mid(F.max_pool2d(e, 2))))], 1))
     d = diagram(UNet(), torch.randn(2, 3, 8, 8), names='b c y x')
     cat = [r for r in d.ops() if r['kind'] == 'Concat'][0]
-    assert cat['ins'] == ['b 8 y x', 'b 8 8 8'] and cat['outs'] == ['b 16 y x']   # upsampled y, x: sizes only (y = x = 8)
+    assert cat['ins'] == ['b 8 y x', 'b 8 y x'] and cat['outs'] == ['b 16 y x']   # the concat needs one y x grid: the upsampled branch is named back from it
     assert d.ops()[-1]['outs'] == ['b c y x']

@@ -116,3 +116,19 @@ def test_other_peoples_models_are_legible_too(name):
     rows = legibility(diagram(model, x))
     print(name, [(round(w), round(px, 1)) for w, px in rows])
     assert all(px >= LEGIBLE for _, px in rows), f"{name}: a figure's smallest label is under {LEGIBLE} px: {rows}"
+
+
+def test_every_box_of_the_baseline_points_at_its_source_line():
+    "Hover text of every op box names the file and line that issued it, and the line is the file's own text."
+    import inspect
+    d = diagram(*zoo.tiny('transformer'))
+    ops = {f"o{o.id}": o for o in d.ir.ops}
+    boxes = [(nid, tip) for f in d.figures for nid, tip in f.tips.items() if nid in ops]
+    assert len(boxes) >= 15
+    for nid, tip in boxes:
+        file, line, code = ops[nid].src
+        assert f"{file}:{line}\n    {code}" in tip, (nid, tip)
+        assert open(file).read().splitlines()[line - 1].strip() == code
+    for f in d.figures:
+        for nid, b in f.boxes.items():                        # a module's box: where it is defined and where it is called
+            assert 'defined at ' in f.tips[nid] and 'called at ' in f.tips[nid]

@@ -4,18 +4,20 @@
 
 # %% ../../nbs/circuits/capture.ipynb #6f5799f7
 from __future__ import annotations
-import contextlib
+import contextlib, linecache, os, sys, types
+from importlib.util import find_spec
 from dataclasses import dataclass, field
 from typing import Any, Callable
 import torch
 from torch import nn
+import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 from .. import axes as ncaxes
 
 # %% auto #0
-__all__ = ['Ref', 'Value', 'Op', 'Call', 'func_name', 'Trace', 'Recorder', 'CaptureError', 'call_args', 'capture', 'replay',
-           'same']
+__all__ = ['COMPOSITES', 'Ref', 'Value', 'Op', 'Call', 'func_name', 'source_line', 'Trace', 'Recorder', 'CaptureError',
+           'call_args', 'capture', 'replay', 'same']
 
 # %% ../../nbs/circuits/capture.ipynb #5b366d38
 class Ref:
@@ -43,7 +45,7 @@ class Value:
 # %% ../../nbs/circuits/capture.ipynb #ec8e67b9
 @dataclass
 class Op:
-    "One recorded call: `func(*args, **kwargs)` with tensors as `Ref`s; `call` is the innermost module call."
+    "One recorded call: `func(*args, **kwargs)` with tensors as `Ref`s; `call` is the innermost module call, `src` the line that issued it."
     id: int
     func: Callable
     name: str
@@ -59,12 +61,13 @@ class Op:
     mutated: int | None = None     # for `x[i] = v`: the new version of `x`
     flops: int = 0
     bytes: int = 0
+    src: tuple | None = None      # (file, line, code) of the line that issued it
 
     def __repr__(self): return f"Op({self.id}, {self.kind or '?'}:{self.name}, in={self.inputs}, out={self.outputs})"
 
 @dataclass
 class Call:
-    "One module call: its path in the model, class, inputs, outputs and children (('op'|'call', id)) in order."
+    "One module call: its path in the model, class, inputs, outputs, children (('op'|'call', id)) in order, and the line that called it."
     id: int
     path: str
     cls: str
@@ -73,6 +76,7 @@ class Call:
     inputs: list[int] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
     children: list = field(default_factory=list)
+    src: tuple | None = None
 
 # %% ../../nbs/circuits/capture.ipynb #b6524d20
 def func_name(func: Callable) -> str:
@@ -85,6 +89,32 @@ _MUTATORS = {'__setitem__'}
 def _mutates(name: str) -> bool:
     "Whether a function named `name` writes into its first argument and may return nothing."
     return name in _MUTATORS
+
+# %% ../../nbs/circuits/capture.ipynb #1e7c9cbf
+def _dir(path: str) -> str: return os.path.dirname(os.path.abspath(path)) + os.sep
+_NOT_THE_CODE = (_dir(torch.__file__), _dir(ncaxes.__file__) + 'circuits' + os.sep) + \
+                tuple(_dir(s.origin) for s in [find_spec('einops')] if s is not None and s.origin)
+_NOT_THE_FILE = (os.path.abspath(ncaxes.__file__),)
+_where: dict[str, str | None] = {}   # file name -> its absolute path, None for torch, the engine and einops
+_lines: dict[tuple, tuple] = {}      # (file name, line) -> (file, line, code)
+_ENGINE: set = set()                 # code objects of the recorder, wherever it was defined (also in this notebook)
+
+def _absolute(fn: str) -> str | None:
+    full = fn if fn.startswith('<') else os.path.abspath(fn)
+    return None if full.startswith(_NOT_THE_CODE) or full in _NOT_THE_FILE else full
+
+def source_line(depth: int = 1) -> tuple[str, int, str] | None:
+    "(file, line, code) of the innermost frame, from `depth` frames up, outside torch, the engine, `neuralcircuits.axes` and einops."
+    f = sys._getframe(depth)
+    while f is not None:
+        fn = f.f_code.co_filename
+        full = _where[fn] if fn in _where else _where.setdefault(fn, _absolute(fn))
+        if full is not None and f.f_code not in _ENGINE:
+            key = (fn, f.f_lineno)
+            if key not in _lines: _lines[key] = (full, f.f_lineno, linecache.getline(fn, f.f_lineno).strip())
+            return _lines[key]
+        f = f.f_back
+    return None
 
 # %% ../../nbs/circuits/capture.ipynb #42181d98
 _DTYPES = {d: str(d)[6:] for d in (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int32, torch.bool)}
@@ -117,6 +147,15 @@ class Trace:
         return vid
 
 # %% ../../nbs/circuits/capture.ipynb #60f9c68e
+def _unfolded(func: Callable) -> Callable:
+    "A copy of the Python function `func` whose `has_torch_function` check answers no, so the calls inside reach the mode."
+    g = dict(func.__globals__, has_torch_function=lambda *a: False)    # copied per call: it sees the module as it is now
+    f = types.FunctionType(func.__code__, g, func.__name__, func.__defaults__, func.__closure__)
+    f.__kwdefaults__ = func.__kwdefaults__
+    return f
+
+COMPOSITES = {F.multi_head_attention_forward}   # recorded as their parts
+
 class Recorder(TorchFunctionMode):
     "Records torch calls into a `Trace` while active; module hooks push and pop the current module call."
     def __init__(self, trace: Trace, flop_counter=None):
@@ -126,6 +165,8 @@ class Recorder(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if self.paused: return func(*args, **kwargs)
+        if func in COMPOSITES:
+            with self: return _unfolded(func)(*args, **kwargs)
         f0 = self.fc.get_total_flops() if self.fc is not None else 0
         out = func(*args, **kwargs)
         name = func_name(func)
@@ -133,6 +174,8 @@ class Recorder(TorchFunctionMode):
             op = self.trace._record(func, name, args, kwargs, out)
             if self.fc is not None: op.flops = self.fc.get_total_flops() - f0
         return out
+
+_ENGINE.add(Recorder.__torch_function__.__code__)
 
 def _has_tensor(out) -> bool: return any(isinstance(t, torch.Tensor) for t in _leaves(out))
 
@@ -160,6 +203,7 @@ def _record(self: Trace, func, name, args, kwargs, out):
         vid = self._value_of(t); inputs.append(vid); return Ref(vid)
     args_r, kwargs_r = _map(args, ref), _map(kwargs, ref)
     op = Op(len(self.ops), func, name, args_r, kwargs_r, inputs, [], None, self.stack[-1] if self.stack else 0)
+    op.src = source_line(3)         # above: this function and the recorder, then whoever called torch
     op.params = [self.values[i].name for i in dict.fromkeys(inputs) if self.values[i].source == 'param']
     def new(t):
         vid = self._new(t, 'op', producer=op.id); op.outputs.append(vid); return Ref(vid)
@@ -207,6 +251,7 @@ def _hooks(trace: Trace, rec: Recorder) -> list:
             leaves = _leaves((a, kw))
             c.inputs = [trace._value_of(t) for t in leaves if isinstance(t, torch.Tensor)]
             c.got = [str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__ for t in leaves if t is not None]
+            c.src = source_line(2)          # above: this hook, then torch's module call, then the code that called the module
             if c.parent is not None: trace.calls[c.parent].children.append(('call', c.id))
             trace.calls.append(c); trace.stack.append(c.id)
         finally: rec.paused = False

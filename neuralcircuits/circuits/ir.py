@@ -9,15 +9,16 @@ import torch
 from .capture import Trace, Op, Value, Ref, capture
 
 # %% auto #0
-__all__ = ['KINDS', 'KIND_OF', 'classify', 'reshape_groups', 'axis_table', 'annotate', 'ops_table', 'trace']
+__all__ = ['KINDS', 'KIND_OF', 'classify', 'reshape_groups', 'axis_table', 'einsum_specs', 'parts', 'annotate', 'ops_table',
+           'trace']
 
 # %% ../../nbs/circuits/ir.ipynb #bd88dc5b
 KINDS = ('Linear', 'Contraction', 'Attention', 'Elementwise', 'Normalize', 'Softmax', 'Reduce', 'Rearrange',
-         'Index', 'Concat', 'Copy', 'Add', 'Create')
+         'Index', 'Concat', 'Copy', 'Add', 'Create', 'Param')
 _BY_NAME = {
     'Linear': 'linear embedding conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d addmm bilinear',
     'Contraction': 'matmul __matmul__ __rmatmul__ bmm mm einsum baddbmm tensordot inner outer dot',
-    'Attention': 'scaled_dot_product_attention multi_head_attention_forward',
+    'Attention': 'scaled_dot_product_attention',
     'Normalize': 'layer_norm rms_norm group_norm batch_norm instance_norm normalize local_response_norm',
     'Softmax': 'softmax log_softmax _softmax',
     'Reduce': 'mean sum amax amin max min var std norm logsumexp prod argmax argmin all any cumsum',
@@ -27,17 +28,21 @@ _BY_NAME = {
     'Concat': 'cat concat concatenate stack hstack vstack',
     'Copy': 'clone detach to type float half double bfloat16 long int type_as contiguous',
     'Add': 'add __add__ __radd__ __iadd__ add_',
+    'Create': 'new_zeros new_ones new_full new_empty new_tensor',
 }
 KIND_OF = {n: k for k, ns in _BY_NAME.items() for n in ns.split()}
+_READS = ('__getitem__', 'select', 'narrow')   # with constant indices on a parameter: a read of that parameter
 
 # %% ../../nbs/circuits/ir.ipynb #c9a33075
 def classify(trace: Trace, op: Op) -> str:
     "The kind of `op` (one of `KINDS`)."
     k = KIND_OF.get(op.name)
-    tensor_in = [i for i in op.inputs if trace.values[i].source != 'param']
     if not op.inputs: return 'Create'
-    if k == 'Contraction' and op.params: return 'Linear'
-    if k == 'Linear' and not op.params: return 'Contraction' if op.name not in ('embedding',) else 'Index'
+    if op.name in _READS and len(set(op.inputs)) == 1 and trace.values[op.inputs[0]].source == 'param': return 'Param'
+    read = lambda i: (p := trace.values[i].producer) is not None and trace.ops[p].kind == 'Param'
+    learned = bool(op.params) or any(map(read, op.inputs))    # a weight may come as a slice of a parameter
+    if k == 'Contraction' and learned: return 'Linear'
+    if k == 'Linear' and not learned: return 'Contraction' if op.name not in ('embedding',) else 'Index'
     if k == 'Add' and len(set(op.inputs)) < 2: return 'Elementwise'   # x + 1: a shift, not a merge
     if k == 'Reduce' and op.name in ('max', 'min') and len(op.outputs) == 1 and len(op.args) == 2 and isinstance(op.args[1], Ref):
         return 'Elementwise'                                            # torch.max(a, b)
@@ -76,6 +81,7 @@ def _broadcast(shapes_names: list[tuple[tuple, tuple]], out_shape: tuple) -> lis
     names = [None] * len(out_shape)
     for shape, ns in shapes_names:
         off = len(out_shape) - len(shape)
+        if off < 0 or any(s != o and s != 1 for s, o in zip(shape, out_shape[off:])): continue   # not broadcast to the result
         for i, n in enumerate(ns):
             if n is not None and names[off + i] is None and shape[i] == out_shape[off + i]: names[off + i] = n
     return names
@@ -85,18 +91,17 @@ def _contract_rules(T: Trace, op: Op, N, outs) -> list:
     V = T.values
     x = [i for i in op.inputs]
     if op.name == 'einsum':
-        eq = op.args[0] if isinstance(op.args[0], str) else op.args[-1]
-        lhs, rhs = eq.replace(' ', '').split('->')
+        ins, rhs = einsum_specs(T, op)
         letter = {}
-        for spec, vid in zip(lhs.split(','), [i for i in op.inputs]):
+        for spec, vid in zip(ins, op.inputs):
             for c, n in zip(spec, N(vid)): letter.setdefault(c, n) if n else None
-        op.attrs['contract'] = [letter.get(c) or str(_size_of(T, op, lhs, c)) for c in dict.fromkeys(lhs.replace(',', '')) if c not in rhs]
+        op.attrs['contract'] = [letter.get(c) or str(_size_of(T, op, ins, c)) for c in dict.fromkeys(''.join(ins)) if c not in rhs]
         return [[letter.get(c) for c in rhs]]
     if op.name in ('linear', 'embedding', 'addmm') or op.kind == 'Linear' and op.name.startswith('conv'):
         a = x[1] if op.name == 'addmm' else x[0]
         na, out = list(N(a)), V[outs[0]].shape
         if op.name == 'embedding':
-            op.attrs['contract'] = ['vocab']; return [na + [_by_size(T, out[-1])]]
+            op.attrs['contract'] = [_by_size(T, V[x[1]].shape[0]) or 'vocab']; return [na + [_by_size(T, out[-1])]]
         if op.name.startswith('conv'):
             op.attrs['contract'] = [V[a].label(1)] + [V[a].label(i) for i in range(2, len(V[a].shape))]
             return [[na[0], _by_size(T, out[1])] + [n if V[a].shape[i + 2] == out[i + 2] else None for i, n in enumerate(na[2:])]]
@@ -127,21 +132,43 @@ def axis_table(T: Trace) -> dict[int, set[str]]:
         T._by_size = by
     return T._by_size
 
+def _declared(T: Trace, size: int) -> str | None:
+    "The one axis name an `Axes` table (or `diagram(axes=...)`) fixes to exactly this size; free and at-most axes do not count."
+    if getattr(T, '_fixed', None) is None:
+        from neuralcircuits.axes import Axes
+        by = {}
+        for n, sz in (getattr(T, 'axis_sizes', None) or {}).items(): by.setdefault(sz, set()).add(n)
+        for m in T.model.modules():
+            if isinstance(getattr(m, 'axes', None), Axes):
+                for n, a in m.axes.table.items():
+                    if a.size is not None and not a.at_most: by.setdefault(a.size, set()).add(n)
+        T._fixed = by
+    ns = T._fixed.get(size, ())
+    return next(iter(ns)) if len(ns) == 1 else None
+
 def _by_size(T: Trace, size: int) -> str | None:
     "The one declared axis name with this size, if there is exactly one."
     ns = axis_table(T).get(size, set())
     return next(iter(ns)) if len(ns) == 1 else None
 
-def _size_of(T: Trace, op: Op, lhs: str, c: str) -> int:
-    for spec, vid in zip(lhs.split(','), op.inputs):
+def einsum_specs(T: Trace, op: Op) -> tuple[list[str], str]:
+    "The letters of each operand and of the result of an einsum, with `...` written out as one letter per axis it covers."
+    eq = (op.args[0] if isinstance(op.args[0], str) else op.args[-1]).replace(' ', '')
+    lhs, rhs = eq.split('->')                     # an einsum without '->' raises here: its names stay unknown
+    ins, shapes = lhs.split(','), [T.values[i].shape for i in op.inputs]
+    covers = lambda spec, s: len(s) - (len(spec) - 3)                   # how many axes the '...' of `spec` stands for
+    n = max([covers(spec, s) for spec, s in zip(ins, shapes) if '...' in spec], default=0)
+    ell = ''.join(chr(0x3b1 + i) for i in range(n))                     # Greek letters: never an einsum letter
+    ins = [spec.replace('...', ell[n - covers(spec, s):]) if '...' in spec else spec for spec, s in zip(ins, shapes)]
+    return ins, rhs.replace('...', ell)
+
+def _size_of(T: Trace, op: Op, ins: list, c: str) -> int:
+    for spec, vid in zip(ins, op.inputs):
         if c in spec: return T.values[vid].shape[spec.index(c)]
 
 # %% ../../nbs/circuits/ir.ipynb #fba3c5b5
 def _attention_rule(T: Trace, op: Op, N, outs) -> list:
     V = T.values
-    if op.name == 'multi_head_attention_forward':
-        q = op.inputs[0]; op.attrs.update(contract=['head channels', V[q].label(0) + "'"], axis=V[q].label(0) + "'", heads=op.args[4] if len(op.args) > 4 else None)
-        return [list(N(q))] + [[None] * len(V[o].shape) for o in outs[1:]]
     q, k, v = op.inputs[:3]
     kq, kk = V[q].label(len(V[q].shape) - 1), V[k].label(len(V[k].shape) - 2)
     if kk == V[q].label(len(V[q].shape) - 2): kk += "'"          # keys on the same axis as queries: t and t'
@@ -163,11 +190,24 @@ def _axis_rules(T: Trace, op: Op, N, outs) -> list:
     dims = list(range(n)) if d is None else [_dim(i, n) for i in (d if isinstance(d, (tuple, list)) else [d])]
     op.attrs.update(axis=' '.join(V[x].label(i) for i in dims), dims=dims)
     if op.kind == 'Softmax' or op.name == 'cumsum': return [nx]
-    keep = bool(_arg(op, 2, 'keepdim', False))
+    keep = bool(_arg(op, 2, 'keepdim', False)); op.attrs['keep'] = keep
     out = [nm if i not in dims else None for i, nm in enumerate(nx)] if keep else [nm for i, nm in enumerate(nx) if i not in dims]
     return [out for _ in outs]
 
 # %% ../../nbs/circuits/ir.ipynb #ae230cdb
+def parts(name: str | None) -> list:
+    "The names inside a bound axis: '(h k)' -> ['h', 'k'], '((r n) m)' -> ['(r n)', 'm']; a plain name is one part."
+    if not name or not (name.startswith('(') and name.endswith(')')): return [name]
+    out, depth, cur = [], 0, ''
+    for c in name[1:-1]:
+        if c == ' ' and depth == 0:
+            if cur: out.append(cur)
+            cur = ''; continue
+        depth += (c == '(') - (c == ')'); cur += c
+    return out + ([cur] if cur else [])
+
+def _bound(names: list) -> str | None: return '(' + ' '.join(names) + ')' if names and all(names) else None
+
 def _rearrange_rule(T: Trace, op: Op, N, outs) -> list:
     V = T.values; x = op.inputs[0]; nx = list(N(x)); n = len(V[x].shape); out = V[outs[0]].shape
     if op.name in ('transpose', 'swapaxes'):
@@ -181,42 +221,77 @@ def _rearrange_rule(T: Trace, op: Op, N, outs) -> list:
         dims = [_dim(d, n) for d in dims]; op.attrs['perm'] = tuple(dims); return [[nx[d] for d in dims]]
     if op.name == 'movedim':
         src, dst = _dim(op.args[1], n), _dim(op.args[2], n); nm = nx.pop(src); nx.insert(dst, nm); return [nx]
-    if op.name in ('expand', 'expand_as', 'repeat', 'repeat_interleave', 'flip', 'roll', 'contiguous') or tuple(out) == V[x].shape:
-        return [[None] * (len(out) - n) + nx if len(out) >= n else [None] * len(out)]
+    if op.name in _SAME_AXES or tuple(out) == V[x].shape:
+        names = _kept(V[x].shape, out, nx)
+        if op.name in ('repeat_interleave', 'repeat'):   # g key/value heads repeated to h heads: the grown axis by its declared size
+            off = len(out) - n
+            for j in range(off, len(out)):
+                if names[j] is None and V[x].shape[j - off] != out[j]: names[j] = _declared(T, out[j])
+        return [names]
     names, splits, binds = [None] * len(out), [], []
     for gi, gj in reshape_groups(V[x].shape, out):
         gi = [i for i in gi if V[x].shape[i] != 1] or gi; gj_real = [j for j in gj if out[j] != 1] or gj
         if len(gi) == 1 and len(gj_real) == 1: names[gj_real[0]] = nx[gi[0]]
         elif len(gj_real) == 1 and len(gi) > 1:
-            names[gj_real[0]] = '(' + ' '.join(V[x].label(i) for i in gi) + ')' if all(nx[i] for i in gi) else None
+            names[gj_real[0]] = _bound([V[x].label(i) for i in gi]) if all(nx[i] for i in gi) else None
             binds.append((gi, gj_real[0]))
-        elif len(gi) == 1 and len(gj_real) > 1: splits.append((gi[0], gj_real))
+        elif len(gi) == 1 and len(gj_real) > 1:
+            ps = parts(nx[gi[0]])                       # '(r n)' split back into r and n
+            if len(ps) != len(gj_real): ps = [_declared(T, out[j]) for j in gj_real]   # or pieces of sizes only one name has
+            for j, p in zip(gj_real, ps):
+                if p and ps.count(p) == 1 and p not in nx: names[j] = p
+            splits.append((gi[0], gj_real))
     op.attrs.update(splits=splits, binds=binds)
     return [names]
 
+_SAME_AXES = ('expand', 'expand_as', 'repeat', 'repeat_interleave', 'flip', 'roll', 'contiguous')
+
+def _kept(shape: tuple, out: tuple, names: list) -> list:
+    "Names of axes an expand, repeat or flip leaves in place (aligned on the right): those whose size did not change."
+    off = len(out) - len(shape)
+    if off < 0: return [None] * len(out)
+    return [None] * off + [n if s == o else None for n, s, o in zip(names, shape, out[off:])]
+
 # %% ../../nbs/circuits/ir.ipynb #2b016389
-def _getitem_names(nx: list, idx, n_out: int) -> list:
-    "Names after `x[idx]` for basic indexing (ints, slices, None, ...); unknown for advanced indexing."
+def _getitem_dims(idx, n_in: int, n_out: int) -> list:
+    "For each axis of `x[idx]` (basic indexing: ints, slices, None, ...), the axis of `x` it comes from, or None."
     idx = idx if isinstance(idx, tuple) else (idx,)
-    if any(isinstance(i, (Ref, list)) for i in idx): return [None] * n_out
+    if any(isinstance(i, (Ref, list)) for i in idx): return [None] * n_out          # advanced indexing: unknown
     n_real = sum(1 for i in idx if i is not None and i is not Ellipsis)
     out, d = [], 0
     for i in idx:
-        if i is Ellipsis:
-            k = len(nx) - n_real; out += nx[d:d + k]; d += k
+        if i is Ellipsis: k = n_in - n_real; out += range(d, d + k); d += k
         elif i is None: out.append(None)
         elif isinstance(i, int): d += 1
-        else: out.append(nx[d]); d += 1
-    out += nx[d:]
+        else: out.append(d); d += 1
+    out += range(d, n_in)
     return out if len(out) == n_out else [None] * n_out
+
+def _read_dims(T: Trace, op: Op) -> list:
+    "Axis of the input each output axis of an index op comes from (`x[...]`, `select`, `narrow`)."
+    V = T.values; n, n_out = len(V[op.inputs[0]].shape), len(V[op.outputs[0]].shape)
+    if op.name == '__getitem__': return _getitem_dims(op.args[1], n, n_out)
+    if op.name == 'select': d = _dim(_arg(op, 1, 'dim', 0), n); return [i for i in range(n) if i != d]
+    return list(range(n)) if n == n_out else [None] * n_out
+
+def _index_text(op: Op) -> str:
+    "How a parameter is read: '[0:12]', '[0]', 'select(0, 1)'."
+    if op.name != '__getitem__': return f"{op.name}({', '.join(map(str, op.args[1:]))})"
+    idx = op.args[1] if isinstance(op.args[1], tuple) else (op.args[1],)
+    def one(i):
+        if not isinstance(i, slice): return '...' if i is Ellipsis else str(i)
+        return ':'.join('' if v is None else str(v) for v in (i.start, i.stop)) + ('' if i.step is None else f':{i.step}')
+    return '[' + ', '.join(map(one, idx)) + ']'
 
 def _index_rule(T: Trace, op: Op, N, outs) -> list:
     V = T.values; x = op.inputs[0]; nx = list(N(x)); n = len(V[x].shape)
-    if op.name == '__getitem__': return [_getitem_names(nx, op.args[1], len(V[outs[0]].shape))]
+    if op.kind == 'Param': op.attrs.update(param=V[x].name, at=_index_text(op))
+    if op.name == 'select': op.attrs['axis'] = V[x].label(_dim(_arg(op, 1, 'dim', 0), n))
+    if op.name in _READS: return [[nx[d] if d is not None else None for d in _read_dims(T, op)]]
     if op.name in ('chunk', 'split', 'tensor_split'):
-        op.attrs['axis'] = V[x].label(_dim(_arg(op, 2, 'dim', 0), n)); return [nx for _ in outs]
-    if op.name in ('unbind', 'select'):
-        d = _dim(_arg(op, 1, 'dim', 0), n); op.attrs['axis'] = V[x].label(d)
+        d = _dim(_arg(op, 2, 'dim', 0), n); op.attrs.update(axis=V[x].label(d), dim=d); return [nx for _ in outs]
+    if op.name in ('unbind',):
+        d = _dim(_arg(op, 1, 'dim', 0), n); op.attrs.update(axis=V[x].label(d), dim=d)
         return [nx[:d] + nx[d + 1:] for _ in outs]
     if op.name == 'embedding': return [nx + [None]]
     return [nx if len(V[o].shape) == n else [None] * len(V[o].shape) for o in outs]
@@ -225,8 +300,9 @@ def _concat_rule(T: Trace, op: Op, N, outs) -> list:
     V = T.values; first = op.inputs[0]; nf = list(N(first)); n = len(V[first].shape)
     d = _arg(op, 1, 'dim', 0)
     if op.name == 'stack':
-        d = d + n + 1 if d < 0 else d; op.attrs['axis'] = 'new'; return [nf[:d] + [None] + nf[d:]]
-    op.attrs['axis'] = V[first].label(_dim(d, n)); nf[_dim(d, n)] = None if len(V[outs[0]].shape) == n else nf[_dim(d, n)]
+        d = d + n + 1 if d < 0 else d; op.attrs.update(axis='new', dim=d); return [nf[:d] + [None] + nf[d:]]
+    d = _dim(d, n); op.attrs.update(axis=V[first].label(d), dim=d)
+    nf[d] = None if len(V[outs[0]].shape) == n else nf[d]
     return [nf]
 
 def _elementwise_rule(T: Trace, op: Op, N, outs) -> list:
@@ -234,10 +310,106 @@ def _elementwise_rule(T: Trace, op: Op, N, outs) -> list:
     ins = [(V[i].shape, N(i)) for i in op.inputs if V[i].source != 'param'] + [(V[i].shape, N(i)) for i in op.inputs if V[i].source == 'param']
     return [_broadcast(ins, V[o].shape) for o in outs]
 
+# %% ../../nbs/circuits/ir.ipynb #backcd01
+def _fit(shape: tuple, out: tuple, names: list) -> list | None:
+    "Names of an operand broadcast to `out` (aligned on the right), or None when `shape` does not broadcast to `out`."
+    off = len(out) - len(shape)
+    if off < 0 or any(s != o and s != 1 for s, o in zip(shape, out[off:])): return None
+    return [names[off + j] if s == out[off + j] else None for j, s in enumerate(shape)]
+
+def _back_contract(T: Trace, op: Op, K, ko) -> list:
+    V = T.values; x = op.inputs
+    if op.name == 'einsum':
+        ins, rhs = einsum_specs(T, op)
+        letter = {c: n for c, n in zip(rhs, ko) if n}
+        for spec, vid in zip(ins, x):
+            for c, n in zip(spec, K(vid)): letter.setdefault(c, n) if n else None
+        return [(vid, [letter.get(c) for c in spec]) for spec, vid in zip(ins, x)]
+    if op.name in ('linear', 'embedding'):
+        a, w = x[0], x[1]
+        if op.name == 'embedding': return [(a, ko[:-1]), (w, [_by_size(T, V[w].shape[0]), ko[-1]])]
+        res = [(a, ko[:-1] + [None]), (w, [ko[-1], K(a)[-1]] if len(V[w].shape) == 2 else [None] * len(V[w].shape))]
+        return res + [(x[2], [ko[-1]])] if len(x) > 2 and len(V[x[2]].shape) == 1 else res
+    if op.name == 'outer': return [(x[0], [ko[0]]), (x[1], [ko[1]])]
+    if op.name not in ('matmul', '__matmul__', 'bmm', 'mm', 'baddbmm') or len(x) < 2: return []
+    a, b = (x[1], x[2]) if op.name == 'baddbmm' else (x[0], x[1])
+    sa, sb, so = V[a].shape, V[b].shape, V[op.outputs[0]].shape
+    na, nb = K(a), K(b)
+    if len(sa) == 1 and len(sb) == 1: return [(a, [nb[0]]), (b, [na[0]])]
+    if len(sb) == 1: return [(a, list(ko) + [nb[0]]), (b, [na[-1]])]
+    if len(sa) == 1: return [(a, [nb[-2]]), (b, (_fit(sb[:-2], so[:-1], ko[:-1]) or [None] * (len(sb) - 2)) + [na[0], ko[-1]])]
+    batch = lambda s: _fit(s[:-2], so[:-2], ko[:-2]) or [None] * (len(s) - 2)
+    return [(a, batch(sa) + [ko[-2], nb[-2]]), (b, batch(sb) + [na[-1], ko[-1]])]
+
+def _back_rearrange(T: Trace, op: Op, K, ko) -> list:
+    V = T.values; x, o = op.inputs[0], op.outputs[0]; sx, so = V[x].shape, V[o].shape
+    if 'perm' in op.attrs and op.name == 'permute':
+        cur = [None] * len(sx)
+        for j, d in enumerate(op.attrs['perm']): cur[d] = ko[j]
+        return [(x, cur)]
+    if 'perm' in op.attrs:
+        d0, d1 = op.attrs['perm']; m = list(ko); m[d0], m[d1] = m[d1], m[d0]; return [(x, m)]
+    if op.name in ('t', 'T', 'mT'): return [(x, list(ko[:-2]) + [ko[-1], ko[-2]] if len(ko) >= 2 else list(ko))]
+    if op.name == 'movedim': return []
+    if op.name in _SAME_AXES or sx == so:
+        off = len(so) - len(sx)
+        grown = lambda s: _declared(T, s) if op.name in ('repeat_interleave', 'repeat') else None   # the axis before it was repeated
+        return [(x, [ko[off + i] if s == so[off + i] else grown(s) for i, s in enumerate(sx)])] if off >= 0 else []
+    cur = [None] * len(sx)
+    for gi, gj in reshape_groups(sx, so):
+        gi = [i for i in gi if sx[i] != 1] or gi; gj = [j for j in gj if so[j] != 1] or gj
+        if len(gi) == 1 and len(gj) == 1: cur[gi[0]] = ko[gj[0]]
+        elif len(gi) == 1: cur[gi[0]] = _bound([ko[j] for j in gj])           # split h k: the input was (h k)
+        elif len(gj) == 1 and len(ps := parts(ko[gj[0]])) == len(gi):       # bound (r n): the inputs were r and n
+            for i, p in zip(gi, ps): cur[i] = p
+    return [(x, cur)]
+
+def _back_index(T: Trace, op: Op, K, ko) -> list:
+    V = T.values; x = op.inputs[0]; n = len(V[x].shape)
+    if op.name in _READS:
+        cur = [None] * n
+        for j, d in enumerate(_read_dims(T, op)):
+            if d is not None: cur[d] = ko[j]
+        return [(x, cur)]
+    if op.name in ('chunk', 'split', 'tensor_split', 'unbind'):
+        d = op.attrs.get('dim')
+        if d is None: return []
+        outs = [o for o in op.outputs if o != op.mutated]
+        merged = [next((K(o)[j] for o in outs if K(o)[j]), None) for j in range(len(V[outs[0]].shape))]
+        return [(x, merged[:d] + [None] + merged[d:] if op.name == 'unbind' else merged[:d] + [None] + merged[d + 1:])]
+    return []
+
+def _back_concat(T: Trace, op: Op, K, ko) -> list:
+    d = op.attrs.get('dim')
+    if d is None: return []
+    each = ko[:d] + ko[d + 1:] if op.name == 'stack' else ko[:d] + [None] + ko[d + 1:]
+    return [(i, each) for i in dict.fromkeys(op.inputs) if len(T.values[i].shape) == len(each)]
+
+def _back_reduce(T: Trace, op: Op, K, ko) -> list:
+    V = T.values; x = op.inputs[0]; n = len(V[x].shape); dims = op.attrs.get('dims')
+    if op.name == 'cumsum': return [(x, list(ko))]
+    if dims is None: return []
+    if op.attrs.get('keep'): return [(x, [None if i in dims else ko[i] for i in range(n)])]
+    rest = iter(ko); return [(x, [None if i in dims else next(rest, None) for i in range(n)])]
+
+def _back_broadcast(T: Trace, op: Op, K, ko) -> list:
+    V = T.values; so = V[op.outputs[0]].shape
+    return [(i, f) for i in dict.fromkeys(op.inputs) if (f := _fit(V[i].shape, so, ko))]
+
+def _back_attention(T: Trace, op: Op, K, ko) -> list:
+    q, k, v = op.inputs[:3]; nq, nk, nv = K(q), K(k), K(v)
+    return [(q, list(ko[:-1]) + [nk[-1]]), (k, list(nk[:-2]) + [nv[-2], nq[-1]]), (v, list(nv[:-2]) + [nk[-2], ko[-1]])]
+
+_BACK = {'Linear': _back_contract, 'Contraction': _back_contract, 'Attention': _back_attention, 'Rearrange': _back_rearrange,
+         'Index': _back_index, 'Param': _back_index, 'Concat': _back_concat, 'Reduce': _back_reduce, 'Softmax': _back_broadcast,
+         'Normalize': _back_broadcast, 'Elementwise': _back_broadcast, 'Add': _back_broadcast, 'Copy': _back_broadcast}
+
 # %% ../../nbs/circuits/ir.ipynb #e30062a1
+def _unknown(T: Trace, op: Op, N, outs) -> list: return [[None] * len(T.values[o].shape) for o in outs]
+
 _RULES = {'Linear': _contract_rules, 'Contraction': _contract_rules, 'Attention': _attention_rule,
           'Normalize': _axis_rules, 'Softmax': _axis_rules, 'Reduce': _axis_rules, 'Rearrange': _rearrange_rule,
-          'Index': _index_rule, 'Concat': _concat_rule}
+          'Index': _index_rule, 'Param': _index_rule, 'Concat': _concat_rule, 'Create': _unknown}
 
 def _forward(T: Trace, hints: dict):
     V = T.values
@@ -256,20 +428,16 @@ def _forward(T: Trace, hints: dict):
 
 def _backward(T: Trace, hints: dict):
     V = T.values
+    def K(i):
+        h = hints.get(i)
+        return list(V[i].axes) if h is None else [a or b for a, b in zip(V[i].axes, h)]
     for op in reversed(T.ops):
-        if op.kind not in ('Rearrange', 'Copy') or not op.inputs or not op.outputs: continue
-        x, o = op.inputs[0], op.outputs[0]
-        known, cur = V[o].axes, list(hints.get(x) or V[x].axes)
-        if 'perm' in op.attrs and op.name in ('permute',):
-            for j, d in enumerate(op.attrs['perm']): cur[d] = cur[d] or known[j]
-        elif 'perm' in op.attrs:
-            d0, d1 = op.attrs['perm']; m = list(known); m[d0], m[d1] = m[d1], m[d0]
-            cur = [c or k for c, k in zip(cur, m)]
-        elif V[x].shape == V[o].shape: cur = [c or k for c, k in zip(cur, known)]
-        else:
-            for gi, gj in reshape_groups(V[x].shape, V[o].shape):
-                if len(gi) == 1 and len(gj) == 1: cur[gi[0]] = cur[gi[0]] or known[gj[0]]
-        if any(cur): hints[x] = cur
+        back, outs = _BACK.get(op.kind), [o for o in op.outputs if o != op.mutated]
+        if back is None or not op.inputs or not outs: continue
+        try: pairs = back(T, op, K, K(outs[0]))
+        except Exception: continue                   # an op a rule does not understand keeps what it had
+        for i, ns in pairs:
+            if V[i].tags is None and len(ns) == len(V[i].shape) and any(ns): hints[i] = [a or b for a, b in zip(K(i), ns)]
 
 def _bytes(T: Trace, op: Op) -> int:
     "Bytes an op reads and writes; reshapes that return views move nothing."
@@ -281,9 +449,10 @@ def _bytes(T: Trace, op: Op) -> int:
 def annotate(T: Trace) -> Trace:
     "Give every op its kind and attrs and every value its axis names; returns the trace."
     for op in T.ops: op.kind = classify(T, op); op.attrs = {}
-    T._by_size = None
+    T._by_size = T._fixed = None
     hints = {}
-    _forward(T, hints); _backward(T, hints); _forward(T, hints)
+    _forward(T, hints)
+    _backward(T, hints); _forward(T, hints)
     for op in T.ops:
         try: op.bytes = _bytes(T, op)
         except Exception: op.bytes = 0
@@ -291,13 +460,14 @@ def annotate(T: Trace) -> Trace:
 
 # %% ../../nbs/circuits/ir.ipynb #d4bcef96
 def ops_table(T: Trace) -> list[dict]:
-    "One dict per op: kind, function name, module path, input and output wire labels, and the axes it acts on."
+    "One dict per op: kind, function name, module path, input and output wire labels, the axes it acts on, and its source line."
     rows = []
     for op in T.ops:
         r = dict(kind=op.kind, op=op.name, path=T.calls[op.call].path if T.calls else '',
                  ins=[' '.join(T.values[i].labels) for i in op.inputs if T.values[i].source != 'param'],
                  outs=[' '.join(T.values[o].labels) for o in op.outputs])
-        r.update({k: v for k, v in op.attrs.items() if k in ('contract', 'axis', 'causal', 'residual')})
+        r.update({k: v for k, v in op.attrs.items() if k in ('contract', 'axis', 'causal', 'residual', 'param', 'at')})
+        if op.src: r.update(file=op.src[0], line=op.src[1], code=op.src[2])
         rows.append(r)
     return rows
 

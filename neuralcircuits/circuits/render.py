@@ -35,11 +35,13 @@ def _human(n: float, unit: str) -> str:
 
 # %% ../../nbs/circuits/render.ipynb #755cc1b8
 _FILL = dict(Linear='#e8e8e8', Contraction='#d7cff0', Attention='#d7cff0', Elementwise='#fbf3c2', Normalize='#f6dada',
-             Softmax='#d8eed8', Reduce='#f6e3c9', Rearrange='#f2f2f2', Index='#eef4fb', Concat='#eef4fb', Add='#ffffff')
+             Softmax='#d8eed8', Reduce='#f6e3c9', Rearrange='#f2f2f2', Index='#eef4fb', Concat='#eef4fb', Add='#ffffff', Param='#e8e8e8')
 
 def _leaf(T: Trace, op: Op) -> str:
     "The name a reader knows a weight by: the module's attribute name (`q_proj`, `branch.0`), else the parameter's."
     path = T.calls[op.call].path
+    reads = [T.ops[p].attrs.get('param', '') for i in op.inputs if (p := T.values[i].producer) is not None and T.ops[p].kind == 'Param']
+    if reads and not op.params: return reads[0]              # a weight sliced from a parameter: that parameter
     if op.params and (not path or not op.params[0].startswith(path)): path = op.params[0].rsplit('.', 1)[0]
     parts = path.split('.')
     return '.'.join(parts[-2:]) if parts[-1].isdigit() and len(parts) > 1 else parts[-1]
@@ -58,7 +60,8 @@ def _text(T: Trace, op: Op) -> str:
         if op.params and path and not op.params[0].startswith(path + '.'):   # a weight owned elsewhere: tied / shared
             leaf = path.rsplit('.', 1)[-1]
             return f"<B>{sym}</B><SUP>{_esc(leaf)}</SUP><BR/><FONT POINT-SIZE='9'>shares {_esc(op.params[0])}</FONT>"
-        return f"<B>{sym}</B><SUP>{_esc(_leaf(T, op))}</SUP>"
+        leaf = _leaf(T, op)
+        return f"<B>{sym}</B>" + (f"<SUP>{_esc(leaf)}</SUP>" if leaf else '')
     if op.kind == 'Contraction': return f"contract {_esc(' '.join(a.get('contract', [])))}"
     if op.kind == 'Softmax': return f"<FONT POINT-SIZE='14'>&#9655;</FONT> {_esc(op.name.replace('_', ''))} over {_esc(a.get('axis', ''))}"
     if op.kind == 'Normalize': return f"&#9675; {_esc(T.calls[op.call].cls if 'Norm' in T.calls[op.call].cls else op.name)} over {_esc(a.get('axis', ''))}"
@@ -68,6 +71,8 @@ def _text(T: Trace, op: Op) -> str:
         sp = [f"{x.label(i)} &#8594; {' '.join(o.label(j) for j in js)}" for i, js in a.get('splits', [])]
         bd = [f"{' '.join(x.label(i) for i in is_)} &#8594; {o.label(j)}" for is_, j in a.get('binds', [])]
         return _esc(op.name) + ('<BR/>' + '<BR/>'.join(_esc_arrow(s) for s in sp + bd) if sp or bd else '')
+    if op.kind == 'Param':   # a learned tensor read by a fixed index: the parameter, by its name
+        return f"<B>{_esc(a.get('param', op.params[0] if op.params else ''))}</B>" + (f" <FONT POINT-SIZE='9'>{_esc(a['at'])}</FONT>" if a.get('at') else '')
     if op.kind in ('Index', 'Concat') and a.get('axis'): return f"{_esc(op.name)} over {_esc(a['axis'])}"
     if op.params:   # a learned tensor used directly (a static mixing matrix, a gate): bold, by its own name
         return f"{_esc(op.name.strip('_'))} <B>{_esc(op.params[0].rsplit('.', 1)[-1])}</B>"
@@ -105,8 +110,6 @@ def box(T: Trace, op: Op, nid: str, cost: bool = False, before: list[str] = ()) 
 
 def _attention_box(T: Trace, op: Op, nid: str, extra: str) -> str:
     a, V = op.attrs, T.values
-    if op.name == 'multi_head_attention_forward':
-        return f'{nid} [shape=box, style="rounded,filled,bold", fillcolor="#d7cff0", label=<<B>multi-head attention</B><BR/>softmax over {_esc(a.get("axis", ""))}{extra}>];'
     q, k, v = op.inputs[:3]
     rows = ''.join(f'<TR><TD PORT="i{i}" BORDER="1" SIDES="{"B" if i < 2 else ""}" STYLE="dashed" CELLPADDING="3"><B>{n}</B> <FONT POINT-SIZE="9">{_esc(" ".join(V[x].labels))}</FONT></TD></TR>'
                    for i, (n, x) in enumerate(zip('QKV', (q, k, v))))
@@ -220,7 +223,9 @@ def block_tip(T: Trace, b: Block) -> str:
     if m is not None:
         n = sum(p.numel() for p in m.parameters())
         lines.append(f"{n:,} parameters{' each' if b.count > 1 and not b.shared else ''}, {len(b.ops())} ops")
-        if where := _defined_at(type(m)): lines.append(where)
+        if where := _defined_at(type(m)): lines.append(f"defined at {where}")
+        call = next((c for c in T.calls if c.module is m and c.src), None)
+        if call is not None: lines.append(f"called at {call.src[0]}:{call.src[1]}\n    {call.src[2]}")
     return '\n'.join(lines)
 
 class Painter:
@@ -363,7 +368,6 @@ def _entry(self: Painter, op: Op, k: int) -> callable | None:
     d = self.drawn_ops.get(nid)
     if d is None or d.kind in ('Contraction', 'Add', 'Create'): return lambda i: nid
     if d.kind == 'Attention':
-        if d.name == 'multi_head_attention_forward': return lambda i: nid
         return (lambda i: f"{nid}t:i{k}") if k < 3 else (lambda i: f"{nid}s")
     ac = acted(self.T, d)
     if ac is None or k: return lambda i: f"{nid}:f"
