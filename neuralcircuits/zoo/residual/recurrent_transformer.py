@@ -118,7 +118,7 @@ class RecurrentConfig(TransformerConfig):
 
 @register('recurrent_transformer', paper=Paper('The Recurrent Transformer: Greater Effective Depth and Efficient Decoding',
                                                '2604.21215', 2026),
-          family='residual', tiny=RecurrentConfig(vocab_size=61, max_len=3, d_model=24, n_layers=2, n_heads=4, n_kv_heads=2),
+          family='residual', tiny=RecurrentConfig(vocab_size=61, max_len=8, d_model=24, n_layers=2, n_heads=4, n_kv_heads=2),
           example=token_input)
 class RecurrentTransformerLM(TransformerLM):
     "Recurrent Transformer LM: every attention layer reads keys/values of its own earlier outputs."
