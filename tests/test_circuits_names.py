@@ -38,7 +38,7 @@ EXPLAINED = {
     'depth_duality': 54,           # the depth read's view(B, L, n_heads, -1): 4 heads, but h = g = 4, so no one name fits
     'dual_stream': 4,              # the head-mixing matrix (h_out, h_in) and its output: 3 heads, but h = g = 3
     'mhc': 4,                      # gate (3,): the three gains alpha_pre, alpha_post, alpha_res, not the n = 3 streams
-    'recurrent_transformer': 70,   # view(b, t, 2, g, k): the key/value pair axis is 2 like g; RoPE's k/2 = 3 like t <= 3; the keys so far (2, 3) in the token loop
+    'recurrent_transformer': 78,   # view(b, t, 2, g, k): the key/value pair axis is 2 like g; the Fenwick tiles' key counts (1, 2, 4, 8 = t)
     'varlen': 108,                 # the packed reference attention's 20 positions: t and s both allow 20, and nothing names queries vs keys
 }
 

@@ -118,7 +118,7 @@ def _attention_box(T: Trace, op: Op, nid: str, extra: str) -> str:
     return '\n'.join([
         f'{nid}t [shape=plaintext, label=<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0">{rows}</TABLE>>];',
         f'{nid}c1 [shape=invhouse, orientation=90, style=filled, fillcolor="#d7cff0", label=<contract {_esc(c1)}>];',
-        f'{nid}s [shape=box, style="rounded,filled", fillcolor="#d8eed8", label=<<FONT POINT-SIZE="14">&#9655;</FONT> softmax over {_esc(a.get("axis", ""))}{causal}>];',
+        f'{nid}s [shape=box, style="rounded,filled", fillcolor="#d8eed8", label=<<FONT POINT-SIZE="14">&#9655;</FONT> softmax over {_esc(a.get("axis", ""))}{"<BR/>" + causal.strip(" ()") if causal else ""}>];',
         f'{nid} [shape=invhouse, orientation=90, style=filled, fillcolor="#d7cff0", label=<contract {_esc(c2)}{extra}>];',
         f'{nid}t:i0 -> {nid}c1 [label="{_esc(V[q].label(len(V[q].shape) - 1))}"]; {nid}t:i1 -> {nid}c1 [label="{_esc(V[k].label(len(V[k].shape) - 1))}"];',
         f'{nid}c1 -> {nid}s [label="{_esc(a.get("query", ""))} {_esc(a.get("axis", ""))}"]; {nid}s -> {nid} [label="{_esc(a.get("query", ""))} {_esc(a.get("axis", ""))}"];',
@@ -157,7 +157,7 @@ def live_ops(T: Trace) -> set[int]:
     return live
 
 def _chains(T: Trace, live: set) -> tuple[set, dict]:
-    "Reshapes that feed only another reshape in the same module are drawn as one box: (merged ids, texts before each kept op)."
+    "Reshapes that feed only another reshape, or only the learned map they prepare, are drawn in its box: (merged ids, texts before each kept op)."
     users = {}
     for op in T.ops:
         if op.id in live and not _transparent(op):
@@ -166,7 +166,9 @@ def _chains(T: Trace, live: set) -> tuple[set, dict]:
     for op in T.ops:
         if op.kind != 'Rearrange' or op.id not in live or len(op.outputs) != 1: continue
         us = users.get(op.outputs[0], [])
-        if len(us) == 1 and us[0].kind == 'Rearrange' and us[0].call == op.call:
+        into = len(us) == 1 and (us[0].kind == 'Rearrange' and us[0].call == op.call or
+                                 us[0].kind == 'Linear' and op.call in (us[0].call, T.calls[us[0].call].parent))
+        if into:
             absorbed.add(op.id)
             before[us[0].id] = before.pop(op.id, []) + [_text(T, op)]
     return absorbed, before
@@ -370,7 +372,7 @@ def _entry(self: Painter, op: Op, k: int) -> callable | None:
     if d.kind == 'Attention':
         return (lambda i: f"{nid}t:i{k}") if k < 3 else (lambda i: f"{nid}s")
     ac = acted(self.T, d)
-    if ac is None or k: return lambda i: f"{nid}:f"
+    if ac is None or k or d.id in self.before: return lambda i: f"{nid}:f"    # a reshape drawn in the box takes every axis
     return lambda i: f"{nid}:f" if i in ac[0] else f"{nid}:bp"
 
 Painter._source, Painter._exit, Painter._entry = _source, _exit, _entry
@@ -505,7 +507,7 @@ def _stack(T: Trace, v: int, nid: str, title: str) -> str:
     return f'{nid} [shape=plaintext, label=<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1"><TR><TD><B>{_esc(title)}</B></TD></TR>{rows}</TABLE>>];'
 
 _HEAD = ['rankdir={rankdir}; nodesep=0.12; ranksep=0.1; newrank=true; forcelabels=true;',
-         'node [fontname="Helvetica", fontsize=10, margin="0.05,0.04"]; edge [arrowhead=none, fontname="Helvetica-Oblique", fontsize=9, penwidth=1.1];']
+         'node [fontname="Helvetica", fontsize=10, margin="0.03,0.03"]; edge [arrowhead=none, fontname="Helvetica-Oblique", fontsize=9, penwidth=1.1];']
 
 def _caption(T: Trace, head: str, cost: bool, axes: bool = True) -> str:
     lab = _esc(head)
