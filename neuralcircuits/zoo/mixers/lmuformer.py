@@ -182,7 +182,7 @@ lmuformer_tiny = LMUFormerConfig(in_channels=3, seq_len=12, d_model=16, order=6,
 
 @register('lmuformer', paper=lmuformer_paper, family='mixers', tiny=lmuformer_tiny, example=sequence_input)
 class LMUFormer(nn.Module):
-    "Causal conv patch embedding, LMU blocks, the class from the last step: (b, t, c) -> (b, n); `step` streams."
+    "Causal conv patch embedding, LMU blocks, the class from the mean over time: (b, t, c) -> (b, n); `step` streams."
     def __init__(self, cfg: LMUFormerConfig):
         super().__init__()
         self.cfg = cfg
@@ -204,19 +204,22 @@ class LMUFormer(nn.Module):
         return name(x, 'b t m')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, t, c) -> (b, n)
-        return name(self.head(self.features(x)[:, -1]), 'b n')
+        return name(self.head(self.features(x).mean(1)), 'b n')
 
     def logits_per_step(self, x: torch.Tensor) -> torch.Tensor:  # (b, t, c) -> (b, t, n)
-        "The prediction after every prefix."
-        return self.head(self.features(x))
+        "The prediction after every prefix: the head on the mean of the features so far."
+        h = self.features(x)
+        steps = torch.arange(1, h.shape[1] + 1, dtype=h.dtype, device=h.device)[:, None]   # (t, 1)
+        return self.head(h.cumsum(1) / steps)
 
     def step(self, x: torch.Tensor, state: list | None = None):  # x (b, c) -> logits (b, n), state
         "One time step: the logits after this step and the state to pass to the next."
-        state = state or [None] * (1 + len(self.blocks))
+        state = state or [None] * (2 + len(self.blocks))
         x, s = self.embed.step(x, state[0]); new = [s]
-        for block, s in zip(self.blocks, state[1:]):
+        for block, s in zip(self.blocks, state[1:-1]):
             x, s = block.step(x, s); new.append(s)
-        return self.head(x), new
+        total, n = (x, 1) if state[-1] is None else (state[-1][0] + x, state[-1][1] + 1)   # running sum of features
+        return self.head(total / n), new + [(total, n)]
 
 # %% ../../../nbs/zoo/mixers/lmuformer.ipynb #8063d098
 class SpikingLMUFormer(LMUFormer):
