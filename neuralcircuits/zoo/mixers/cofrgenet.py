@@ -13,7 +13,7 @@ from .. import register, Paper, token_input
 
 # %% auto #0
 __all__ = ['EPS', 'cofrgenet_paper', 'cofrgenet_tiny', 'ladder_recursive', 'guard', 'continuants', 'ladder_closed_form',
-           'ContinuedFraction', 'continued_fraction', 'ContinuedFractionFFN', 'ContinuedFractionMixer',
+           'ContinuedFraction', 'continued_fraction', 'Ladder', 'ContinuedFractionFFN', 'ContinuedFractionMixer',
            'CoFrGeNetConfig', 'CoFrGeNetBlock', 'CoFrGeNetLM']
 
 # %% ../../../nbs/zoo/mixers/cofrgenet.ipynb #f5a34aa4
@@ -60,6 +60,14 @@ def continued_fraction(a: torch.Tensor) -> torch.Tensor:
     "The ladder over the last axis of a (..., d), closed form, custom gradient."
     return ContinuedFraction.apply(a)
 
+class Ladder(nn.Module):
+    "The continued fractions of a component, as a module of its own (a box in the diagram): (..., d) -> (...)."
+    def __init__(self):
+        super().__init__()
+        self.evaluate = continued_fraction            # how the ladders are evaluated; tests swap in the definition
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor: return self.evaluate(a)
+
 # %% ../../../nbs/zoo/mixers/cofrgenet.ipynb #272d1a6e
 class ContinuedFractionFFN(nn.Module):
     "Cffn: x_hat = sigmoid(G x) * x, z_j = ladder(W^(j) x_hat + c^(j)) for j < L, y = U x_hat + V z."
@@ -69,7 +77,7 @@ class ContinuedFractionFFN(nn.Module):
         self.gate = nn.Linear(d_model, d_model, bias=False)                  # G
         self.entries = nn.Linear(d_model, n_ladders * depth)                 # W^(j) (stacked), c^(j)
         nn.init.ones_(self.entries.bias)
-        self.ladder = continued_fraction                                    # how the ladders are evaluated
+        self.ladder = Ladder()
         self.linear = nn.Linear(d_model, d_model, bias=False)                # U
         self.mix = nn.Linear(n_ladders, d_model, bias=False)                 # V
 
@@ -88,7 +96,7 @@ class ContinuedFractionMixer(nn.Module):
         self.shift = nn.Parameter(torch.ones(2, depth, d_model))            # c_k
         self.tokens = nn.Parameter(torch.ones(2, max_len, max_len) / torch.arange(1, max_len + 1)[:, None])  # T_1, T_2
         self.out = nn.Linear(d_model, d_model)                               # W_O
-        self.ladder = continued_fraction
+        self.ladder = Ladder()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, t, m) -> (b, t, m)
         t = x.shape[1]
