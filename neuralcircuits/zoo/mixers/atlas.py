@@ -15,8 +15,8 @@ from .. import register, Paper, token_input
 
 # %% auto #0
 __all__ = ['atlas_paper', 'atlas_tiny', 'PolynomialFeatures', 'feature_dim', 'WindowGradient', 'window_loss', 'newton_schulz',
-           'OmegaRule', 'MuonRule', 'MemoryStep', 'TestTimeMemory', 'HebbianRule', 'HebbianGradient', 'AtlasConfig',
-           'AtlasMixer', 'AtlasLM', 'OmegaNetLM']
+           'OmegaRule', 'MuonRule', 'MemoryStep', 'TestTimeMemory', 'HebbianGradient', 'AtlasConfig', 'AtlasMixer',
+           'AtlasLM', 'OmegaNetLM']
 
 # %% ../../../nbs/zoo/mixers/atlas.ipynb #96656bf6
 class PolynomialFeatures(nn.Module):
@@ -57,41 +57,43 @@ def newton_schulz(S: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.T
         X = a * X + (b * A + c * A @ A) @ X
     return X if wide else X.transpose(-1, -2)
 
-# %% ../../../nbs/zoo/mixers/atlas.ipynb #738679da
+# %% ../../../nbs/zoo/mixers/atlas.ipynb #68151036
 class OmegaRule(nn.Module):
     "OmegaNet's inner optimiser: M = alpha M - eta grad (no state)."
     def __init__(self, ns_steps: int = 5):
         super().__init__()
         self.ns_steps = ns_steps
 
-    def forward(self, M, state, grad, alpha, eta, theta):
+    def forward(self, M: torch.Tensor, state, grad: torch.Tensor, alpha: torch.Tensor, eta: torch.Tensor, theta: torch.Tensor):
         return alpha * M - eta * grad, state
 
 class MuonRule(OmegaRule):
     "ATLAS's inner optimiser: S = theta S - grad, M = alpha M + eta NS_k(S)."
-    def forward(self, M, state, grad, alpha, eta, theta):
+    def forward(self, M: torch.Tensor, state, grad: torch.Tensor, alpha: torch.Tensor, eta: torch.Tensor, theta: torch.Tensor):
         S = -grad if state is None else theta * state - grad
         return alpha * M + eta * newton_schulz(S, self.ns_steps), S
 
-# %% ../../../nbs/zoo/mixers/atlas.ipynb #304f9f21
+# %% ../../../nbs/zoo/mixers/atlas.ipynb #a1c25942
 class MemoryStep(nn.Module):
     "One token: the window gradient at the reference memory, the rule's update, the read-out M_t phi(q_t)."
-    def __init__(self, rule: OmegaRule):
+    def __init__(self, rule: OmegaRule, gradient: nn.Module | None = None):
         super().__init__()
-        self.gradient, self.rule = WindowGradient(), rule
+        self.gradient, self.rule = gradient or WindowGradient(), rule
 
-    def forward(self, M, M_ref, state, q, k, v, gamma, alpha, eta, theta):  # q (b, h, D); k, v, gamma: the window
+    def forward(self, M: torch.Tensor, M_ref: torch.Tensor, state, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                gamma: torch.Tensor, alpha: torch.Tensor, eta: torch.Tensor, theta: torch.Tensor):  # q (b, h, D); k, v, gamma: the window
         grad = self.gradient(M_ref, k, v, gamma)                                   # (b, h, e, D)
         M, state = self.rule(M, state, grad, alpha, eta, theta)
         return M, state, M @ q[..., None]                                          # y_t: (b, h, e, 1)
 
 class TestTimeMemory(nn.Module):
     "M_t from the window loss over tokens t-c+1..t, gradients at the chunk-start memory; outputs y_t = M_t phi(q_t)."
-    def __init__(self, rule: OmegaRule, window: int = 1, chunk_size: int = 1):
+    def __init__(self, rule: OmegaRule, window: int = 1, chunk_size: int = 1, gradient: nn.Module | None = None):
         super().__init__()
-        self.rule, self.window, self.chunk_size, self.step = rule, window, chunk_size, MemoryStep(rule)
+        self.rule, self.window, self.chunk_size, self.step = rule, window, chunk_size, MemoryStep(rule, gradient)
 
-    def forward(self, q, k, v, alpha, eta, theta, gamma):  # q, k (b, h, t, D); v (b, h, t, e); gates (b, h, t)
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor, eta: torch.Tensor,
+                theta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:  # q, k (b, h, t, D); v (b, h, t, e); gates (b, h, t)
         b, h, t, D = k.shape
         c = self.window
         # c-1 empty slots before the first token (gamma 0: they add exactly nothing), so every step looks alike
@@ -106,12 +108,11 @@ class TestTimeMemory(nn.Module):
             out.append(y)
         return name(torch.cat(out, -1).transpose(-1, -2), 'b h t e')                # (b, h, t, e)
 
-# %% ../../../nbs/zoo/mixers/atlas.ipynb #8b327cc7
-class HebbianRule(OmegaRule):
-    "M = alpha M - eta grad with the gradient of -<M phi, v> (Hebbian write): the linear-attention memory."
+# %% ../../../nbs/zoo/mixers/atlas.ipynb #cb77adfa
 class HebbianGradient(nn.Module):
-    "The gradient of -sum_i gamma_i <M phi_i, v_i>: -sum_i gamma_i v_i phi_i^T (no recall error)."
-    def forward(self, M, phi, v, gamma): return -(gamma[..., None] * v).transpose(-1, -2) @ phi
+    "The gradient of -sum_i gamma_i <M phi_i, v_i>: -sum_i gamma_i v_i phi_i^T (the linear-attention write)."
+    def forward(self, M: torch.Tensor, phi: torch.Tensor, v: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        return -(gamma[..., None] * v).transpose(-1, -2) @ phi
 
 # %% ../../../nbs/zoo/mixers/atlas.ipynb #48582319
 @dataclass
