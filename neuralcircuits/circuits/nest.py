@@ -142,8 +142,9 @@ class Planner:
         self.ours = type(T.model).__module__.startswith(_BLOCKS)
 
     def shared_part(self, b: Block) -> bool:
-        "A part from `neuralcircuits.blocks` inside a model built elsewhere: drawn as a box, its figure is the baseline's."
-        return not self.ours and bool(b.modules) and type(b.modules[0]).__module__.startswith(_BLOCKS) and b.count == 1
+        "A part made only of `neuralcircuits.blocks` inside a model built elsewhere: drawn as a box, its figure is the baseline's."
+        if self.ours or b.count > 1 or not b.modules: return False
+        return all(type(m).__module__.startswith(_BLOCKS) for m in b.modules[0].modules())
 
     def collapse(self, open_ids: set):
         return lambda b: id(b) not in open_ids and collapsible(self.T, b, self.live)
