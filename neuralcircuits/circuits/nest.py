@@ -143,8 +143,8 @@ class Planner:
 
     def shared_part(self, b: Block) -> bool:
         "A part made only of `neuralcircuits.blocks` inside a model built elsewhere: drawn as a box, its figure is the baseline's."
-        if self.ours or b.count > 1 or not b.modules: return False
-        return all(type(m).__module__.startswith(_BLOCKS) for m in b.modules[0].modules())
+        if self.ours or b.count > 1 or not b.modules or not type(b.modules[0]).__module__.startswith(_BLOCKS): return False
+        return all(type(m).__module__.startswith((_BLOCKS, 'torch.nn.')) for m in b.modules[0].modules())
 
     def collapse(self, open_ids: set):
         return lambda b: id(b) not in open_ids and collapsible(self.T, b, self.live)
