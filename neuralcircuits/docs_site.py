@@ -111,7 +111,7 @@ def join_summary(cell) -> None:
     def join(m): return '> ' + ' '.join(l.strip().lstrip('>').strip() for l in m.group(1).splitlines())
     cell.source = re.sub(r'^> ?(.+(?:\n.+)*)', join, cell.source, count=1, flags=re.M)
 
-# %% ../nbs/docs_site.ipynb #e51184a0
+# %% ../nbs/docs_site.ipynb #59d05637
 def _docs_processors():
     "nbdev's processors for the docs, with the show_doc runner replaced by one that runs every cell (`runs_at_build`)."
     from nbdev.processors import FilterDefaults, exec_show_docs, _is_showdoc
@@ -124,6 +124,8 @@ def _docs_processors():
             self.skip_docs = str(getattr(self.nb, 'frontmatter_', {}).get('skip_showdoc', False)).lower() == 'true'
         def __call__(self, cell):
             if not hasattr(self, 'k') or cell.cell_type != 'code' or not runs_at_build(cell.source, self.flags): return
+            d = getattr(cell, 'directives_', None) or {}  # nbdev has taken its own directives (`slow`, `export`) out of the source
+            if self.flags & set(d) or str((d.get('eval:') or [''])[0]).lower() == 'false': return
             if self.skip_docs and _is_showdoc(cell): return  # `skip_showdoc: true`: its names are documented elsewhere
             self.k.cell(cell)
             if self.k.exc:
@@ -595,7 +597,7 @@ def api_reference() -> Reference:
         out.append((f"nc.{p}", _summary(mod), module_page(mod.__name__), names))
     return out
 
-# %% ../nbs/docs_site.ipynb #5d640471
+# %% ../nbs/docs_site.ipynb #2cb48d64
 def _cell_markdown(cell: dict) -> str:
     "One notebook cell as GitHub markdown ('' for hidden cells)."
     src = ''.join(cell['source'])
@@ -605,6 +607,7 @@ def _cell_markdown(cell: dict) -> str:
     parts = [f"```python\n{code}\n```"] if code else []
     for o in cell.get('outputs', []):
         data = o.get('data', {})
+        if 'image/svg+xml' in data or '<svg' in ''.join(data.get('text/html', '')): continue  # diagrams are on the site; GitHub drops inline SVG
         if 'text/html' in data: parts.append(''.join(data['text/html']).strip())
         elif 'text/plain' in data: parts.append(f"```\n{''.join(data['text/plain']).rstrip()}\n```")
         elif o.get('output_type') == 'stream': parts.append(f"```\n{''.join(o['text']).rstrip()}\n```")
@@ -622,7 +625,10 @@ def build_readme() -> Path:
     from nbdev.clean import nbdev_clean
     cfg = get_config()
     nb = cfg.nbs_path/cfg.readme_nb
-    run_notebook(nb); nbdev_clean(fname=str(nb))
+    run_notebook(nb)
+    ran = json.loads(nb.read_text())
+    for c in ran['cells']: c['outputs'] = [o for o in c.get('outputs', []) if 'image/svg+xml' not in o.get('data', {})]  # not in the README
+    nb.write_text(json.dumps(ran, indent=1, ensure_ascii=False) + '\n'); nbdev_clean(fname=str(nb))
     out = cfg.config_path/'README.md'
     out.write_text(readme_markdown(nb))
     return out

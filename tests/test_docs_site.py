@@ -77,6 +77,7 @@ _PAGE_STATE = """() => {
           return {w: r.width, h: r.height, inside: r.left >= m.left - 1 && r.right <= m.right + 1, open: !!s.previousElementSibling &&
                   s.previousElementSibling.classList.contains('nc-open')}; }); })(),
     cards: [...document.querySelectorAll('.nc-catalogue .nc-card')].map(c => c.id),
+    ran: [...document.querySelectorAll('.nc-diagram')].map(d => d.dataset.ran || ''),
     maths: [...document.querySelectorAll('math')].map(box),
     tex_left: (() => { const b = document.body.cloneNode(true);  // TeX delimiters left in the prose, code aside
       b.querySelectorAll('pre, code, script, style').forEach(e => e.remove());
@@ -221,12 +222,22 @@ def _nb(*cells) -> dict:
     return {'cells': [mk(*c) for c in cells], 'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}},
             'nbformat': 4, 'nbformat_minor': 5}
 
+# What the diagram engine's `_repr_html_` gives: figures with captions and inline SVG (a top level much wider than
+# the column, an inset), and a small inline script; twice on one page.
+NEW_ENGINE = """from IPython.display import HTML, display
+def fig(cap, w): return (f'<figure class="nc-figure"><figcaption>{cap}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
+                        f'width="{w}pt" height="90pt" viewBox="0 0 {w} 90"><rect x="2" y="2" width="{w - 4}" height="86" fill="none" '
+                        f'stroke="black"><title>a box</title></rect></svg></figure>')
+for n in (1, 2): display(HTML(f'<div class="nc-diagram" id="d{n}">' + fig('the model', 2400) + fig('inset: one block', 300)
+                              + f'<script>document.getElementById("d{n}").dataset.ran = "yes"</script></div>'))"""
+
 MINI = {
     'index.ipynb': _nb(('markdown', '# Mini site\n\n> A project for the docs test.'), ('markdown', 'Scores are $q^\\top k / \\sqrt{d}$ and\n\n$$\\operatorname{softmax}(x)_i = \\frac{e^{x_i}}{\\sum_j e^{x_j}}$$\n')),
     'gallery/diagrams.ipynb': _nb(
         ('raw', '---\ntitle: Diagram gallery\ndescription: drawn by code at docs build\n---'),
         ('code', 'import graphviz\ng = graphviz.Digraph(graph_attr={"rankdir": "LR"})\ng.edge("x (b t m)", "Linear", label="m=64")\ng'),
         ('code', 'import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=[1, 3, 2]))'),
+        ('code', NEW_ENGINE),
         ('code', '#| eval: false\nraise RuntimeError("an eval: false cell must not run")'),
         ('code', '#| slow\nraise RuntimeError("a slow cell must not run")', {'output_type': 'stream', 'name': 'stdout', 'text': 'saved by make refresh\n'}),
         ('code', 'print("ran at docs build")')),
@@ -259,9 +270,10 @@ def test_mini_site(mini_site, tmp_path_factory):
     assert site_problems(got, pages) == []
     index, gallery = got['pages']['index.html'], got['pages']['gallery/diagrams.html']
     assert len(index['maths']) == 2  # one inline, one display formula, as MathML
-    assert len(gallery['svgs']) == 1 and len(gallery['plots']) == 1  # the graphviz diagram and the plotly figure, drawn
+    assert len(gallery['svgs']) == 5 and len(gallery['plots']) == 1  # the graphviz diagram, 2 x 2 figures, the plotly figure
+    assert len(gallery['diagrams']) == 5 and all(d['inside'] and d['open'] and d['w'] > 50 for d in gallery['diagrams']), gallery['diagrams']
+    assert gallery['ran'] == ['yes', 'yes']  # the inline scripts of outputs run
     html = (mini_site/'gallery'/'diagrams.html').read_text()
     assert 'ran at docs build' in html and 'must not run' in html  # outputs from the build; the skipped cell shows, unrun
     assert 'RuntimeError: an eval' not in html and 'saved by make refresh' in html  # the slow cell shows its saved output
-    assert got['pages']['gallery/diagrams.html']['diagrams'][0]['open']        # the diagram opens full size
     assert any(u.endswith('site_libs/plotly/plotly.min.js') for u in got['requested'])

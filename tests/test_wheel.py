@@ -20,8 +20,13 @@ def first_look(readme: str) -> tuple[list[str], list[str]]:
     "The Python blocks of the README's section 'A first look', and the plain outputs it shows for them."
     section = re.search(r'^## A first look\n(.*?)(?=^## )', readme, re.S | re.M)
     assert section, "README.md has no section '## A first look'"
-    text = section.group(1)
-    return re.findall(r'^```python\n(.*?)^```', text, re.S | re.M), re.findall(r'^```\n(.*?)\n^```', text, re.S | re.M)
+    code, shown, block, kind = [], [], None, None
+    for line in section.group(1).splitlines():
+        if block is None and line.startswith('```'): block, kind = [], line[3:].strip()
+        elif block is not None and line.strip() == '```':
+            (code if kind == 'python' else shown).append('\n'.join(block)); block = None
+        elif block is not None: block.append(line)
+    return code, shown
 
 
 # Runs each block as a notebook cell would: statements, then the value of a last bare expression, printed.
