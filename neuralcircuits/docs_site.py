@@ -111,7 +111,7 @@ def join_summary(cell) -> None:
     def join(m): return '> ' + ' '.join(l.strip().lstrip('>').strip() for l in m.group(1).splitlines())
     cell.source = re.sub(r'^> ?(.+(?:\n.+)*)', join, cell.source, count=1, flags=re.M)
 
-# %% ../nbs/docs_site.ipynb #59d05637
+# %% ../nbs/docs_site.ipynb #e3cbdab1
 def _docs_processors():
     "nbdev's processors for the docs, with the show_doc runner replaced by one that runs every cell (`runs_at_build`)."
     from nbdev.processors import FilterDefaults, exec_show_docs, _is_showdoc
@@ -122,16 +122,26 @@ def _docs_processors():
             super().begin()
             self.flags = test_flags()
             self.skip_docs = str(getattr(self.nb, 'frontmatter_', {}).get('skip_showdoc', False)).lower() == 'true'
+            self.unsaved = 0  # flagged cells that have no saved outputs to show
         def __call__(self, cell):
             if not hasattr(self, 'k') or cell.cell_type != 'code' or not runs_at_build(cell.source, self.flags): return
             d = getattr(cell, 'directives_', None) or {}  # nbdev has taken its own directives (`slow`, `export`) out of the source
-            if self.flags & set(d) or str((d.get('eval:') or [''])[0]).lower() == 'false': return
+            if self.flags & set(d) or str((d.get('eval:') or [''])[0]).lower() == 'false':
+                if self.flags & set(d) and not cell.get('outputs'): self.unsaved += 1
+                return
             if self.skip_docs and _is_showdoc(cell): return  # `skip_showdoc: true`: its names are documented elsewhere
             self.k.cell(cell)
             if self.k.exc:
                 title = getattr(self.nb, 'frontmatter_', {}).get('title', '')
                 raise RuntimeError(f"{title!r}: cell {cell.idx_} failed at docs build:\n{cell.source}\n"
                                    f"{type(self.k.exc).__name__}: {self.k.exc}") from self.k.exc
+
+        def end(self):
+            super().end()
+            if self.unsaved:
+                src = getattr(self.nb, 'path_', None) or getattr(self.nb, 'frontmatter_', {}).get('title', 'a notebook')
+                print(f"docs: {src}: {self.unsaved} slow cell(s) have no saved outputs, so the page shows none; "
+                      f"`make refresh NB=...` saves them", file=sys.stderr)
 
     class DocsProcessors(FilterDefaults):
         def base_procs(self): return [join_summary, *(run_cells if p is exec_show_docs else p for p in super().base_procs())]
@@ -546,14 +556,14 @@ def catalogue(nbs: Path | str | None = None, thumbnails: bool = True) -> Catalog
                      'thumbnail': _thumbnail(r['key']) if thumbnails else ''})
     return Catalogue(rows)
 
-# %% ../nbs/docs_site.ipynb #42d81a72
+# %% ../nbs/docs_site.ipynb #3716d45d
 class Reference(list):
     "Sections of the API reference, `(title, summary, href, [(name, summary, href), ...])`; shows as Markdown."
     def _repr_markdown_(self) -> str:
         cell = lambda s: s.replace('|', '\\|').replace('\n', ' ')
         out = []
         for title, summary, href, names in self:
-            out += [f"### [`{title}`]({href})" if href else f"### `{title}`", '', cell(summary), '']
+            out += [f"## [`{title}`]({href})" if href else f"## `{title}`", '', cell(summary), '']
             if names: out += ['| name | what it is |', '|---|---|'] + [f"| [`{n}`]({h}) | {cell(s)} |" if h else f"| `{n}` | {cell(s)} |" for n, s, h in names] + ['']
         return '\n'.join(out)
 
