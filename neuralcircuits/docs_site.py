@@ -11,9 +11,9 @@ import yaml
 # %% auto #0
 __all__ = ['link_quarto_yml', 'doc_pages', 'sidebar', 'write_sidebar', 'test_flags', 'runs_at_build', 'join_summary',
            'proc_notebooks', 'run_notebook', 'refresh_outputs', 'front_matter', 'drop_plotly_bundles', 'stage_site',
-           'tex_to_mathml', 'typeset_math', 'localize_page', 'external_references', 'localize', 'broken_links',
-           'repair_doc_links', 'render_smalldocs', 'build_docs', 'zoo_notebooks', 'claims_tested', 'Catalogue',
-           'catalogue', 'Reference', 'api_reference', 'readme_markdown', 'build_readme']
+           'tex_to_mathml', 'typeset_math', 'localize_page', 'external_references', 'localize', 'externalize_images',
+           'broken_links', 'repair_doc_links', 'render_smalldocs', 'build_docs', 'zoo_notebooks', 'claims_tested',
+           'Catalogue', 'catalogue', 'Reference', 'api_reference', 'readme_markdown', 'build_readme']
 
 # %% ../nbs/docs_site.ipynb #3d65bde8
 def link_quarto_yml() -> Path:
@@ -308,10 +308,12 @@ def typeset_math(page: str) -> str:
         return f'<span class="math {kind}">{body}</span>'
     return _re_math.sub(sub, page)
 
-# %% ../nbs/docs_site.ipynb #bb919164
+# %% ../nbs/docs_site.ipynb #74cd41fa
 _re_css_import = re.compile(r'''@import\s+(?:url\(\s*["']?(?:https?:)?//[^)]*\)|["'](?:https?:)?//[^"']*["'])[^;]*;''', re.I)
 _re_ext_script = re.compile(r'''<script\b[^>]*\bsrc=["'](?:https?:)?//[^"']*?(katex|mathjax|plotly)[^"']*["'][^>]*>\s*</script>''', re.I)
 _re_ext_katex_css = re.compile(r'''<link\b[^>]*\bhref=["'](?:https?:)?//[^"']*katex[^"']*["'][^>]*>''', re.I)
+
+_re_plotly_bundle = re.compile(r'<script\b[^>]*>[^<]{0,300}\* plotly\.js v')  # plotly.js inline (not text that quotes it)
 
 def localize_page(page: str, offset: str, home: str | None = None) -> str:
     "Make one HTML page self-contained within the site: `offset` is the way up to the site's root, `home` the public site's url."
@@ -319,7 +321,7 @@ def localize_page(page: str, offset: str, home: str | None = None) -> str:
     page = _re_ext_katex_css.sub('', page)
     page = _re_ext_script.sub(lambda m: plotly if m.group(1).lower() == 'plotly' else '', page)
     page = typeset_math(page)
-    if re.search(r'Plotly\.(newPlot|react)\(', page) and plotly not in page and '* plotly.js v' not in page:
+    if re.search(r'Plotly\.(newPlot|react)\(', page) and plotly not in page and not _re_plotly_bundle.search(page):
         page = re.sub(r'(<head\b[^>]*>)', lambda m: m.group(1) + plotly, page, count=1)
     if home:
         home = home.rstrip('/') + '/'
@@ -357,6 +359,27 @@ def localize(site: Path | str, home: str | None = None) -> dict[str, list[str]]:
         new = localize_page(page, offset, home)
         if new != page: f.write_text(new)
     return external_references(site)
+
+# %% ../nbs/docs_site.ipynb #7ce06a7a
+_re_lazy_svg = re.compile(r'''(<img\b[^>]*\bloading=["']lazy["'][^>]*\bsrc=["'])data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)(["'])''')
+
+def externalize_images(site: Path | str) -> int:
+    "Write each lazily loaded SVG data URL of the site's pages to `site_libs/images/` and link it; returns how many."
+    site, n = Path(site), 0
+    for page in site.rglob('*.html'):
+        text = page.read_text(errors='replace')
+        if 'data:image/svg+xml;base64,' not in text: continue
+        offset = '../' * (len(page.relative_to(site).parts) - 1)
+        def move(m):
+            nonlocal n
+            data = base64.b64decode(m[2])
+            f = site/'site_libs'/'images'/f"{hashlib.sha1(data).hexdigest()[:16]}.svg"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(data); n += 1
+            return f"{m[1]}{offset}site_libs/images/{f.name}{m[3]}"
+        new = _re_lazy_svg.sub(move, text)
+        if new != text: page.write_text(new)
+    return n
 
 # %% ../nbs/docs_site.ipynb #2fe9f746
 _re_href = re.compile(r'''<a\b[^>]*?\bhref=["']([^"']*)["']''', re.I)
@@ -464,7 +487,7 @@ def _docs_env(root: Path):
         os.chdir(cwd); get_config.cache_clear()
         os.environ.clear(); os.environ.update(env)
 
-# %% ../nbs/docs_site.ipynb #1355faa1
+# %% ../nbs/docs_site.ipynb #bc6e0cd1
 def build_docs(out: str | Path = '_docs', quarto: bool | None = None, root: str | Path | None = None,
                n_workers: int | None = None) -> Path:
     "Build the docs site of the project at `root` (default: this one) into `out`: `nbdev_docs` where Quarto is installed, else smalldocs."
@@ -478,6 +501,7 @@ def build_docs(out: str | Path = '_docs', quarto: bool | None = None, root: str 
         (_with_quarto if quarto else _with_smalldocs)(out, n_workers)
         cfg = get_config()
         home = cfg.get('doc_host', '').rstrip('/') + '/' + cfg.get('doc_baseurl', '').strip('/')
+    externalize_images(out)
     outside = localize(out, home if '//' in home else None)
     for f, urls in outside.items(): print(f"docs: {f} still loads from outside the site: {', '.join(urls)}", file=sys.stderr)
     repair_doc_links(out)
