@@ -111,7 +111,7 @@ def join_summary(cell) -> None:
     def join(m): return '> ' + ' '.join(l.strip().lstrip('>').strip() for l in m.group(1).splitlines())
     cell.source = re.sub(r'^> ?(.+(?:\n.+)*)', join, cell.source, count=1, flags=re.M)
 
-# %% ../nbs/docs_site.ipynb #e3cbdab1
+# %% ../nbs/docs_site.ipynb #dcc7dd63
 def _docs_processors():
     "nbdev's processors for the docs, with the show_doc runner replaced by one that runs every cell (`runs_at_build`)."
     from nbdev.processors import FilterDefaults, exec_show_docs, _is_showdoc
@@ -140,8 +140,8 @@ def _docs_processors():
             super().end()
             if self.unsaved:
                 src = getattr(self.nb, 'path_', None) or getattr(self.nb, 'frontmatter_', {}).get('title', 'a notebook')
-                print(f"docs: {src}: {self.unsaved} slow cell(s) have no saved outputs, so the page shows none; "
-                      f"`make refresh NB=...` saves them", file=sys.stderr)
+                print(f"docs: {src}: {self.unsaved} slow cell(s) show no saved output (if they make one, "
+                      f"`make refresh NB=...` saves it)", file=sys.stderr)
 
     class DocsProcessors(FilterDefaults):
         def base_procs(self): return [join_summary, *(run_cells if p is exec_show_docs else p for p in super().base_procs())]

@@ -88,6 +88,10 @@ _PAGE_STATE = """() => {
 }"""
 
 
+SCROLL_TO_DIAGRAM = """() => { const t = document.getElementById('the-diagram') || document.querySelector('main button.nc-open');
+  if (t) window.scrollTo(0, t.getBoundingClientRect().top + window.scrollY - 70); }"""
+
+
 def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None = None, search: str | None = None,
                viewer: str | None = None) -> dict:
     """Open each page `rels` of the built `site` in headless Chromium; only 127.0.0.1 is reachable. Returns what each page
@@ -118,8 +122,8 @@ def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None =
                 pages[rel] = {'status': resp.status if resp else None, **page.evaluate(_PAGE_STATE)}
                 if rel in (screenshots or {}):
                     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                    first = page.locator('main svg.nc-fit').first
-                    if rel != 'index.html' and first.count(): first.evaluate("s => s.previousElementSibling.scrollIntoView({block: 'start'})")
+                    if rel != 'index.html':  # a zoo page or the gallery: at its (first) diagram
+                        page.evaluate(SCROLL_TO_DIAGRAM); page.wait_for_timeout(100)
                     page.screenshot(path=str(ARTIFACTS/screenshots[rel]), full_page=False)
             if search:
                 page.goto(urljoin(server, 'index.html'), wait_until='load')
@@ -258,7 +262,7 @@ def mini_site(tmp_path_factory):
     for rel, nb in MINI.items():
         (root/'nbs'/rel).parent.mkdir(parents=True, exist_ok=True)
         (root/'nbs'/rel).write_text(json.dumps(nb))
-    for f in ('styles.css', 'site-scripts.html'): shutil.copy(NBS/f, root/'nbs'/f)
+    for f in ('styles.css', 'site-scripts.html', 'favicon.svg'): shutil.copy(NBS/f, root/'nbs'/f)  # what _quarto.yml names
     t0 = time.perf_counter()
     out = build_docs(root/'site', quarto=False, root=root)
     print(f"\nsmall site built in {time.perf_counter() - t0:.1f} s")
@@ -268,7 +272,7 @@ def mini_site(tmp_path_factory):
 def test_mini_site(mini_site, tmp_path_factory):
     "Maths, a notebook run at docs build (SVG diagram, plotly figure, `eval: false` and `slow` cells not run), a hidden notebook left out."
     pages = {'index.ipynb': 'index.html', 'gallery/diagrams.ipynb': 'gallery/diagrams.html'}
-    got = visit_site(mini_site, list(pages.values()), tmp_path_factory.mktemp('chromium-mini'), {'gallery/diagrams.html': 'docs_gallery.png'})
+    got = visit_site(mini_site, list(pages.values()), tmp_path_factory.mktemp('chromium-mini'), {'gallery/diagrams.html': 'docs_mini_gallery.png'})
     assert sorted(p.relative_to(mini_site).as_posix() for p in mini_site.rglob('*.html')) == sorted(pages.values())
     assert site_problems(got, pages) == []
     index, gallery = got['pages']['index.html'], got['pages']['gallery/diagrams.html']
