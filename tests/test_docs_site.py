@@ -89,7 +89,7 @@ _PAGE_STATE = """() => {
 
 
 SCROLL_TO_DIAGRAM = """() => { const t = document.getElementById('the-diagram') || document.querySelector('main button.nc-open');
-  if (t) window.scrollTo(0, t.getBoundingClientRect().top + window.scrollY - 70); }"""
+  if (t) window.scrollTo({top: t.getBoundingClientRect().top + window.scrollY - 70, behavior: 'instant'}); }"""  # the theme scrolls smoothly
 
 
 def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None = None, search: str | None = None,
@@ -123,7 +123,7 @@ def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None =
                 if rel in (screenshots or {}):
                     ARTIFACTS.mkdir(parents=True, exist_ok=True)
                     if rel != 'index.html':  # a zoo page or the gallery: at its (first) diagram
-                        page.evaluate(SCROLL_TO_DIAGRAM); page.wait_for_timeout(100)
+                        page.evaluate(SCROLL_TO_DIAGRAM); page.wait_for_timeout(300)
                     page.screenshot(path=str(ARTIFACTS/screenshots[rel]), full_page=False)
             if search:
                 page.goto(urljoin(server, 'index.html'), wait_until='load')
