@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT   := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: setup tour test check-export nbtest pytest docs readme lab bench clean
+.PHONY: setup tour test check-export nbtest pytest docs refresh readme lab bench clean
 
 setup: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): settings.ini setup.py Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev,docs,train]"
+	$(PY) -m pip install -q -e ".[all]" $(TORCH)
 	@command -v dot >/dev/null || { $(APT) update -qq && $(APT) install -y -qq graphviz; }
 	@command -v chromium >/dev/null || { $(APT) update -qq && $(APT) install -y -qq chromium fonts-dejavu-core; }
 	@touch $@
@@ -42,8 +42,15 @@ nbtest: $(STAMP)
 pytest: $(STAMP)
 	OMP_NUM_THREADS=1 TRITON_INTERPRET=1 $(BIN)/pytest -n 2 tests
 
+# The site runs every notebook (two at a time) and writes _docs/; `#| slow` and `#| gpu` cells show their saved outputs.
 docs: $(STAMP) readme
 	$(BIN)/nc docs
+
+# Bring a notebook's saved outputs up to date: run it, slow cells included, and keep only the outputs the docs build
+# does not make itself (those of `#| slow` and `#| gpu` cells). Usage: make refresh NB=nbs/train/compare.ipynb
+refresh: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make refresh NB=nbs/path/to/notebook.ipynb"; exit 1; }
+	OMP_NUM_THREADS=1 $(PY) -c "import sys; from neuralcircuits.docs_site import refresh_outputs; [print('refreshed', refresh_outputs(p)) for p in sys.argv[1:]]" $(NB)
 
 # README.md is generated from nbs/index.ipynb (run, then written as GitHub markdown); a test checks it is current.
 readme: $(STAMP)
@@ -56,4 +63,4 @@ bench: $(STAMP)
 	$(BIN)/nc bench all
 
 clean:
-	rm -rf _docs _proc out .check .pytest_cache
+	rm -rf _docs _proc out .check .pytest_cache build dist

@@ -1,9 +1,18 @@
 """The docs site in a browser: build it, serve it on 127.0.0.1, open every page in headless Chromium with no network.
 
-The pages to expect come from nbs/ (every notebook nbdev's glob finds: no `_` or `.` names or folders), not from a
-list here. One session fixture builds and visits the site once; the tests read what the visit recorded.
+The pages to expect come from nbs/ (every notebook nbdev's glob finds: no `_` or `.` names or folders) and the zoo
+entries from `zoo.table()`, not from a list here. One session fixture builds the site once and one test visits it
+(pytest-xdist would build it once per worker otherwise); the bars it holds the site to:
+
+- every page loads with a title and a heading, no JavaScript error and no console error, in a sidebar that lists
+  every page; nothing is requested from anywhere but 127.0.0.1;
+- every zoo entry's page and the gallery show at least one visible SVG diagram inside the content column, and the
+  control on a diagram opens it full size with zoom;
+- every plotly figure draws, and plotly.js is one file for the whole site;
+- search finds "deltanet" on the served site; the catalogue lists every key of `zoo.table()`;
+- no internal link or anchor is broken.
 """
-import contextlib, functools, http.server, json, shutil, threading, time
+import contextlib, functools, http.server, json, re, shutil, threading, time
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
@@ -62,6 +71,13 @@ _PAGE_STATE = """() => {
     h1: h1 ? h1.textContent.trim() : '',
     sidebar: [...document.querySelectorAll('#quarto-sidebar a[href]')].map(a => a.href),
     svgs: [...document.querySelectorAll('.cell-output-display svg')].filter(s => !s.closest('.plotly-graph-div')).map(box),
+    diagrams: (() => { const main = document.querySelector('main') || document.body, m = main.getBoundingClientRect();
+      return [...main.querySelectorAll('svg')].filter(s => !s.parentElement.closest('svg') && !s.closest('.plotly-graph-div, .nc-open'))
+        .map(s => { const r = s.getBoundingClientRect();
+          return {w: r.width, h: r.height, inside: r.left >= m.left - 1 && r.right <= m.right + 1, open: !!s.previousElementSibling &&
+                  s.previousElementSibling.classList.contains('nc-open')}; }); })(),
+    cards: [...document.querySelectorAll('.nc-catalogue .nc-card')].map(c => c.id),
+    ran: [...document.querySelectorAll('.nc-diagram')].map(d => d.dataset.ran || ''),
     maths: [...document.querySelectorAll('math')].map(box),
     tex_left: (() => { const b = document.body.cloneNode(true);  // TeX delimiters left in the prose, code aside
       b.querySelectorAll('pre, code, script, style').forEach(e => e.remove());
@@ -72,10 +88,17 @@ _PAGE_STATE = """() => {
 }"""
 
 
-def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None = None) -> dict:
-    "Open each page `rels` of the built `site` in headless Chromium; only 127.0.0.1 is reachable. Returns what each page showed."
+SCROLL_TO_DIAGRAM = """() => { const t = document.getElementById('the-diagram') || document.querySelector('main button.nc-open');
+  if (t) window.scrollTo({top: t.getBoundingClientRect().top + window.scrollY - 70, behavior: 'instant'}); }"""  # the theme scrolls smoothly
+
+
+def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None = None, search: str | None = None,
+               viewer: str | None = None) -> dict:
+    """Open each page `rels` of the built `site` in headless Chromium; only 127.0.0.1 is reachable. Returns what each page
+    showed; with `search`, the results of typing it in the search box; with `viewer`, the sizes of that page's first diagram
+    in the column, opened full size and zoomed in."""
     from playwright.sync_api import sync_playwright
-    requested, blocked, errors, pages = [], [], {}, {}
+    requested, blocked, errors, pages, found = [], [], {}, {}, {}
 
     def route(r):
         url = r.request.url
@@ -91,6 +114,7 @@ def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None =
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
             current = {'rel': None}
             page.on('pageerror', lambda e: errors.setdefault(current['rel'], []).append(str(e)))
+            page.on('console', lambda m: m.type == 'error' and errors.setdefault(current['rel'], []).append(f"console: {m.text}"))
             for rel in rels:
                 current['rel'] = rel
                 resp = page.goto(urljoin(server, rel), wait_until='load')
@@ -98,9 +122,25 @@ def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None =
                 pages[rel] = {'status': resp.status if resp else None, **page.evaluate(_PAGE_STATE)}
                 if rel in (screenshots or {}):
                     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                    if rel != 'index.html':  # a zoo page or the gallery: at its (first) diagram
+                        page.evaluate(SCROLL_TO_DIAGRAM); page.wait_for_timeout(300)
                     page.screenshot(path=str(ARTIFACTS/screenshots[rel]), full_page=False)
+            if search:
+                page.goto(urljoin(server, 'index.html'), wait_until='load')
+                page.fill('#quarto-search input', search)
+                page.wait_for_selector('.search-result', timeout=10_000)
+                found['search'] = page.eval_on_selector_all('.search-result', 'els => els.map(a => a.href)')
+            if viewer:
+                page.goto(urljoin(server, viewer), wait_until='load')
+                small = page.locator('main svg.nc-fit').first.bounding_box()
+                page.locator('button.nc-open').first.click()
+                big = page.locator('.nc-viewer svg').bounding_box()
+                page.keyboard.press('+')
+                bigger = page.locator('.nc-viewer svg').bounding_box()
+                page.keyboard.press('Escape')
+                found['viewer'] = dict(small=small, fit=big, zoomed=bigger, closed=page.locator('.nc-viewer').count() == 0)
         finally: ctx.close()
-    return {'server': server, 'pages': pages, 'requested': requested, 'blocked': blocked, 'errors': errors}
+    return {'server': server, 'pages': pages, 'requested': requested, 'blocked': blocked, 'errors': errors, **found}
 
 
 def site_problems(got: dict, pages: dict) -> list:
@@ -128,38 +168,85 @@ def test_pages_come_from_nbs():
     assert PAGES['docs_site.ipynb'] == 'docs_site.html'
 
 
+def zoo_pages() -> dict:
+    "Each zoo key of `zoo.table()` and its page, from the notebook that registers it."
+    from neuralcircuits import zoo
+    from neuralcircuits.docs_site import zoo_notebooks
+    where = zoo_notebooks(NBS)
+    return {r['key']: PAGES[where[r['key']].relative_to(NBS).as_posix()] for r in zoo.table()}
+
+
+def diagram_problems(got: dict, rels) -> list:
+    "Pages of `rels` without a visible SVG diagram inside the content column that opens full size."
+    bad = []
+    for rel in rels:
+        ds = [d for d in got['pages'][rel]['diagrams'] if d['w'] > 50 and d['h'] > 20]
+        if not ds:  # the usual cause: its diagram cells are `#| slow` and were committed without their outputs
+            bad.append(f"{rel}: no visible SVG diagram (slow cells without saved outputs? `make refresh NB=nbs/...ipynb`)"); continue
+        if not all(d['inside'] for d in ds): bad.append(f"{rel}: a diagram reaches outside the content column")
+        if not all(d['open'] for d in ds): bad.append(f"{rel}: a diagram has no control to open it full size")
+    return bad
+
+
 # One test per site, so that pytest-xdist never builds a site twice (a session fixture runs once per worker).
 def test_project_site(site, tmp_path_factory):
-    """The home page and every notebook page load, have a heading and no JS error; every sidebar lists every page; outputs
-    draw; nothing is requested from outside 127.0.0.1; a screenshot of the home page lands in tests/artifacts/."""
+    """The bars of the module docstring, on the project's own site; screenshots of the home page, the catalogue, a zoo
+    page at its diagram and the gallery land in tests/artifacts/."""
+    from neuralcircuits.docs_site import broken_links
     t0 = time.perf_counter()
     rels = ['index.html', *sorted(set(PAGES.values()) - {'index.html'})]
-    got = visit_site(site, rels, tmp_path_factory.mktemp('chromium-profile'), {'index.html': 'docs_home.png'})
+    zoo = zoo_pages()
+    shots = {'index.html': 'docs_home.png', 'catalogue.html': 'docs_catalogue.png', zoo['attnres']: 'docs_zoo_page.png',
+             'circuits/gallery.html': 'docs_gallery.png'}
+    got = visit_site(site, rels, tmp_path_factory.mktemp('chromium-profile'), shots, search='deltanet', viewer=zoo['attnres'])
     print(f"\nvisited {len(rels)} pages in {time.perf_counter() - t0:.1f} s")
     assert sorted(got['pages']) == sorted(rels)
     assert site_problems(got, PAGES) == []
+    assert diagram_problems(got, [*zoo.values(), 'circuits/gallery.html']) == []
     assert 'neuralcircuits' in got['pages']['index.html']['title']
     assert len(got['requested']) > len(rels)  # the pages, and their scripts and styles, all from the site
-    assert (ARTIFACTS/'docs_home.png').stat().st_size > 10_000  # a real screenshot, not a blank page
+    assert got['pages']['catalogue.html']['cards'] == list(zoo)  # every key, in the table's order
+    assert any(urlparse(u).path.endswith(zoo['deltanet']) for u in got['search']), got['search']
+    v = got['viewer']
+    assert v['fit']['width'] > v['small']['width'] and v['zoomed']['width'] > 1.2 * v['fit']['width'] and v['closed'], v
+    assert broken_links(site) == []
+    plots = [rel for rel, pg in got['pages'].items() if pg['plots']]
+    assert 'widgets/residual_stream.html' in plots and len(got['pages']['widgets/residual_stream.html']['plots']) >= 5
+    inline = re.compile(r'<script\b[^>]*>[^<]{0,300}\* plotly\.js v')  # plotly.js itself, not a page quoting its banner
+    bundles = [f.relative_to(site).as_posix() for f in site.rglob('*')
+               if (f.suffix == '.html' and inline.search(f.read_text(errors='replace'))) or (f.suffix == '.js' and '* plotly.js v' in f.read_text(errors='replace')[:2000])]
+    assert bundles == ['site_libs/plotly/plotly.min.js'], bundles  # one copy of plotly.js for the whole site
+    for name in set(shots.values()): assert (ARTIFACTS/name).stat().st_size > 10_000  # real screenshots, not blank pages
 
 
 # ---- A small project of our own, so that every feature is on some page whatever the other notebooks hold:
-# maths in prose, a notebook that runs at docs build (an SVG diagram drawn by graphviz, a plotly figure, a skipped
-# `eval: false` cell), and a hidden notebook that must stay off the site.
+# maths in prose, a notebook run at docs build (an SVG diagram drawn by graphviz, a plotly figure, a skipped
+# `eval: false` cell, a `#| slow` cell that keeps its saved output), and a hidden notebook that must stay off the site.
 
 def _nb(*cells) -> dict:
-    mk = lambda kind, src: {'cell_type': kind, 'metadata': {}, 'source': src,
-                            **({'execution_count': None, 'outputs': []} if kind == 'code' else {})}
+    mk = lambda kind, src, *outs: {'cell_type': kind, 'metadata': {}, 'source': src,
+                                   **({'execution_count': None, 'outputs': list(outs)} if kind == 'code' else {})}
     return {'cells': [mk(*c) for c in cells], 'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}},
             'nbformat': 4, 'nbformat_minor': 5}
+
+# What the diagram engine's `_repr_html_` gives: figures with captions and inline SVG (a top level much wider than
+# the column, an inset), and a small inline script; twice on one page.
+NEW_ENGINE = """from IPython.display import HTML, display
+def fig(cap, w): return (f'<figure class="nc-figure"><figcaption>{cap}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
+                        f'width="{w}pt" height="90pt" viewBox="0 0 {w} 90"><rect x="2" y="2" width="{w - 4}" height="86" fill="none" '
+                        f'stroke="black"><title>a box</title></rect></svg></figure>')
+for n in (1, 2): display(HTML(f'<div class="nc-diagram" id="d{n}">' + fig('the model', 2400) + fig('inset: one block', 300)
+                              + f'<script>document.getElementById("d{n}").dataset.ran = "yes"</script></div>'))"""
 
 MINI = {
     'index.ipynb': _nb(('markdown', '# Mini site\n\n> A project for the docs test.'), ('markdown', 'Scores are $q^\\top k / \\sqrt{d}$ and\n\n$$\\operatorname{softmax}(x)_i = \\frac{e^{x_i}}{\\sum_j e^{x_j}}$$\n')),
     'gallery/diagrams.ipynb': _nb(
-        ('raw', '---\ntitle: Diagram gallery\ndescription: drawn by code at docs build\nexecute:\n  enabled: true\n---'),
+        ('raw', '---\ntitle: Diagram gallery\ndescription: drawn by code at docs build\n---'),
         ('code', 'import graphviz\ng = graphviz.Digraph(graph_attr={"rankdir": "LR"})\ng.edge("x (b t m)", "Linear", label="m=64")\ng'),
         ('code', 'import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=[1, 3, 2]))'),
+        ('code', NEW_ENGINE),
         ('code', '#| eval: false\nraise RuntimeError("an eval: false cell must not run")'),
+        ('code', '#| slow\nraise RuntimeError("a slow cell must not run")', {'output_type': 'stream', 'name': 'stdout', 'text': 'saved by make refresh\n'}),
         ('code', 'print("ran at docs build")')),
     '_hidden.ipynb': _nb(('markdown', '# Hidden\n\nNot on the site.')),
 }
@@ -175,7 +262,7 @@ def mini_site(tmp_path_factory):
     for rel, nb in MINI.items():
         (root/'nbs'/rel).parent.mkdir(parents=True, exist_ok=True)
         (root/'nbs'/rel).write_text(json.dumps(nb))
-    shutil.copy(NBS/'styles.css', root/'nbs'/'styles.css')
+    for f in ('styles.css', 'site-scripts.html', 'favicon.svg'): shutil.copy(NBS/f, root/'nbs'/f)  # what _quarto.yml names
     t0 = time.perf_counter()
     out = build_docs(root/'site', quarto=False, root=root)
     print(f"\nsmall site built in {time.perf_counter() - t0:.1f} s")
@@ -183,15 +270,17 @@ def mini_site(tmp_path_factory):
 
 
 def test_mini_site(mini_site, tmp_path_factory):
-    "Maths, a notebook run at docs build (SVG diagram, plotly figure, an `eval: false` cell skipped), a hidden notebook left out."
+    "Maths, a notebook run at docs build (SVG diagram, plotly figure, `eval: false` and `slow` cells not run), a hidden notebook left out."
     pages = {'index.ipynb': 'index.html', 'gallery/diagrams.ipynb': 'gallery/diagrams.html'}
-    got = visit_site(mini_site, list(pages.values()), tmp_path_factory.mktemp('chromium-mini'), {'gallery/diagrams.html': 'docs_gallery.png'})
+    got = visit_site(mini_site, list(pages.values()), tmp_path_factory.mktemp('chromium-mini'), {'gallery/diagrams.html': 'docs_mini_gallery.png'})
     assert sorted(p.relative_to(mini_site).as_posix() for p in mini_site.rglob('*.html')) == sorted(pages.values())
     assert site_problems(got, pages) == []
     index, gallery = got['pages']['index.html'], got['pages']['gallery/diagrams.html']
     assert len(index['maths']) == 2  # one inline, one display formula, as MathML
-    assert len(gallery['svgs']) == 1 and len(gallery['plots']) == 1  # the graphviz diagram and the plotly figure, drawn
+    assert len(gallery['svgs']) == 5 and len(gallery['plots']) == 1  # the graphviz diagram, 2 x 2 figures, the plotly figure
+    assert len(gallery['diagrams']) == 5 and all(d['inside'] and d['open'] and d['w'] > 50 for d in gallery['diagrams']), gallery['diagrams']
+    assert gallery['ran'] == ['yes', 'yes']  # the inline scripts of outputs run
     html = (mini_site/'gallery'/'diagrams.html').read_text()
     assert 'ran at docs build' in html and 'must not run' in html  # outputs from the build; the skipped cell shows, unrun
-    assert 'RuntimeError: an eval' not in html
+    assert 'RuntimeError: an eval' not in html and 'saved by make refresh' in html  # the slow cell shows its saved output
     assert any(u.endswith('site_libs/plotly/plotly.min.js') for u in got['requested'])

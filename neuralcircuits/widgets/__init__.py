@@ -20,11 +20,15 @@ def _cache(model: nn.Module | Cache, x=None) -> Cache:
     if x is None: raise ValueError("x is missing: pass the model's input, or a Cache from probe.record")
     return record(model, x)
 
+_VISIBLE = {' ': '␣', '\n': '⏎', '\t': '⇥'}
+
 def token_labels(cache: Cache, t: int, batch: int = 0, decode: Callable[[int], str] | None = None) -> list[str]:
-    "A label per position: 'i:token' from the recorded token ids (through `decode` when given), else 'i'."
+    "A label per position: each token as text through `decode` (whitespace made visible), else its id; positions without tokens."
     if cache.tokens is None or cache.tokens.shape[-1] != t: return [str(i) for i in range(t)]
     ids = cache.tokens[batch].tolist()
-    return [f"{i}:{decode(v) if decode else v}" for i, v in enumerate(ids)]
+    if decode is None: return [str(v) for v in ids]
+    return [''.join(_VISIBLE.get(ch, ch) for ch in decode(v)) or '∅' for v in ids]
+
 
 # %% ../../nbs/widgets/index.ipynb #d6285398
 def _contributions(cache: Cache) -> tuple[list[str], list[int], torch.Tensor]:
@@ -69,9 +73,10 @@ class ResidualFlow(View):
 
 # %% ../../nbs/widgets/index.ipynb #a4f8680f
 def _at_token(self, token: int) -> dict[int, dict]:
-    "Traces 0-2 (stream norm, contribution norm, cosine) at `token`."
+    "Traces 0-2 (stream norm, contribution norm, cosine) at `token`; the marks of the selected token (the last traces)."
+    marks = {self.first_mark + j: dict(x=[token, token]) for j in range(1 + (self.lens is not None))}
     return {0: dict(y=self.stream_norm[:, token].tolist()), 1: dict(y=self.contribution_norm[:, token].tolist()),
-            2: dict(y=self.cosine[:, token].tolist())}
+            2: dict(y=self.cosine[:, token].tolist()), **marks}
 
 def _at_layer(self, layer: int) -> dict[int, dict]:
     "Trace 3: stream norm leaving block `layer`; traces 4.. : its sublayers' contribution norms, per token."
@@ -85,10 +90,11 @@ def _at_layer(self, layer: int) -> dict[int, dict]:
 
 ResidualFlow.at_token, ResidualFlow.at_layer = _at_token, _at_layer
 ResidualFlow.n_slots = property(lambda self: max(self.owner.count(o) for o in set(self.owner)))
+ResidualFlow.first_mark = property(lambda self: 4 + self.n_slots + (self.lens is not None))  # after the lens heat map
 
 # %% ../../nbs/widgets/index.ipynb #45b21074
 def _flow_figure(self):
-    "Rows: stream norm | contribution norms; cosine to final stream | one layer across tokens; logit lens."
+    "Rows: stream norm | contribution norms; cosine to final stream | one layer across tokens; logit lens; the selected token marked."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     lens = self.lens is not None
@@ -106,6 +112,9 @@ def _flow_figure(self):
     for i, props in self.at_layer(self.control('layer').value).items(): fig.data[i].update(props)
     fig.update_xaxes(tickvals=t, ticktext=self.labels, row=2, col=2)
     if lens: self._lens_trace(fig)
+    mark = dict(mode='lines', line=dict(color='crimson', width=2, dash='dot'), hoverinfo='skip', showlegend=False)
+    fig.add_trace(go.Scatter(x=[tok, tok], y=[0, 1.05 * float(self.stream_norm.max())], name='selected token', **mark), 2, 2)
+    if lens: fig.add_trace(go.Scatter(x=[tok, tok], y=[self.depths[0], self.depths[-1]], name='selected token', **mark), 3, 1)
     fig.update_layout(height=900 if lens else 620, margin=dict(t=40), legend=dict(x=1.02, y=0.62 if lens else 0.4))
     for tr in fig.data[:3]: tr.showlegend = False
     return fig
@@ -162,7 +171,7 @@ def _attention_figure(self):
                              hoverinfo='skip', showlegend=False), 1, 2)
     for i, props in self.at(self.control('layer').value, self.control('head').value).items(): fig.data[i].update(props)
     fig.update_yaxes(autorange='reversed', tickvals=list(range(t)), ticktext=q, row=1, col=1)
-    fig.update_xaxes(tickvals=list(range(s)), ticktext=k, tickangle=-60, row=1, col=1)
+    fig.update_xaxes(tickvals=list(range(s)), ticktext=k, row=1, col=1)
     fig.update_yaxes(autorange='reversed', tickvals=list(range(L)), ticktext=self.layers, title='layer', row=1, col=2)
     fig.update_xaxes(tickvals=list(range(H)), title='head', row=1, col=2)
     fig.update_layout(height=520, margin=dict(t=40))

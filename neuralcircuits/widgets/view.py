@@ -55,7 +55,8 @@ def _live(self):
     import ipywidgets as W, plotly.graph_objects as go
     fig = go.FigureWidget(self.figure())
     sliders = {c.name: W.SelectionSlider(options=[(l, i) for i, l in enumerate(c.labels)], value=c.value,
-                                         description=c.name, continuous_update=False, layout=W.Layout(width='60%'))
+                                         description=c.name, continuous_update=False, layout=W.Layout(width='80%'),
+                                         style={'description_width': 'initial'})   # the control's name whole, the labels roomy
                for c in self.controls}
     def changed(name, change):
         self.control(name).value = change['new']
@@ -64,7 +65,7 @@ def _live(self):
                 if name not in p.depends: continue
                 for i, props in p.update(**{k: self.control(k).value for k in p.depends}).items(): fig.data[i].update(props)
     for name, s in sliders.items(): s.observe(lambda ch, name=name: changed(name, ch), names='value')
-    box = W.VBox([*sliders.values(), fig])
+    box = W.VBox([*sliders.values(), fig], layout=W.Layout(width='100%'))   # the figure takes the cell's full width
     box.figure, box.sliders = fig, sliders
     return box
 
