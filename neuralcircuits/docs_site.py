@@ -231,14 +231,14 @@ def run_notebook(path: Path | str) -> Path:
     return path
 
 def refresh_outputs(path: Path | str) -> Path:
-    "Run the notebook at `path`, slow cells included; keep only the outputs of the cells the docs build does not run."
+    "Run the notebook at `path`, slow cells included; keep only the outputs of the cells the docs build does not run (without plotly.js)."
     from execnb.nbio import read_nb, write_nb
     from nbdev.clean import nbdev_clean
     path, flags = run_notebook(path), test_flags()
     nb = read_nb(path)
     for c in nb.cells:
         if c.cell_type == 'code' and runs_at_build(c.source, flags): c.outputs, c.execution_count = [], None
-    write_nb(nb, path)
+    write_nb(drop_plotly_bundles(nb), path)                 # the site serves plotly.js once; the notebook need not carry it
     nbdev_clean(fname=str(path))
     return path
 

@@ -93,10 +93,11 @@ SCROLL_TO_DIAGRAM = """() => { const t = document.getElementById('the-diagram') 
 
 
 def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None = None, search: str | None = None,
-               viewer: str | None = None) -> dict:
+               viewer: str | None = None, expand: str | None = None) -> dict:
     """Open each page `rels` of the built `site` in headless Chromium; only 127.0.0.1 is reachable. Returns what each page
     showed; with `search`, the results of typing it in the search box; with `viewer`, the sizes of that page's first diagram
-    in the column, opened full size and zoomed in."""
+    in the column, opened full size and zoomed in; with `expand`, what a click on that page's first module box did to its
+    figure (opened in place, then closed by a click on its fence), with screenshots before and after."""
     from playwright.sync_api import sync_playwright
     requested, blocked, errors, pages, found = [], [], {}, {}, {}
 
@@ -139,6 +140,19 @@ def visit_site(site: Path, rels: list, profile: Path, screenshots: dict | None =
                 bigger = page.locator('.nc-viewer svg').bounding_box()
                 page.keyboard.press('Escape')
                 found['viewer'] = dict(small=small, fit=big, zoomed=bigger, closed=page.locator('.nc-viewer').count() == 0)
+            if expand:
+                page.goto(urljoin(server, expand), wait_until='load')
+                fig = page.locator('figure.nc-figure').first
+                fig.scroll_into_view_if_needed(); ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                before = dict(fences=fig.locator('g.cluster').count(), boxes=fig.locator('g.nc-expand').count())
+                fig.screenshot(path=str(ARTIFACTS/'docs_expand_before.png'))
+                fig.locator('g.nc-expand').first.click(); page.wait_for_timeout(100)
+                opened = dict(fences=fig.locator('g.cluster').count(), key=fig.get_attribute('data-open'),
+                              collapse=fig.locator('g.nc-collapse').count())
+                fig.screenshot(path=str(ARTIFACTS/'docs_expand_after.png'))
+                fig.locator('g.nc-collapse > text').first.click(); page.wait_for_timeout(100)
+                found['expand'] = dict(before=before, opened=opened, closed=dict(fences=fig.locator('g.cluster').count(),
+                                                                                  key=fig.get_attribute('data-open')))
         finally: ctx.close()
     return {'server': server, 'pages': pages, 'requested': requested, 'blocked': blocked, 'errors': errors, **found}
 
@@ -198,7 +212,8 @@ def test_project_site(site, tmp_path_factory):
     zoo = zoo_pages()
     shots = {'index.html': 'docs_home.png', 'catalogue.html': 'docs_catalogue.png', zoo['attnres']: 'docs_zoo_page.png',
              'circuits/gallery.html': 'docs_gallery.png'}
-    got = visit_site(site, rels, tmp_path_factory.mktemp('chromium-profile'), shots, search='deltanet', viewer=zoo['attnres'])
+    got = visit_site(site, rels, tmp_path_factory.mktemp('chromium-profile'), shots, search='deltanet', viewer=zoo['attnres'],
+                     expand=zoo['attnres'])
     print(f"\nvisited {len(rels)} pages in {time.perf_counter() - t0:.1f} s")
     assert sorted(got['pages']) == sorted(rels)
     assert site_problems(got, PAGES) == []
@@ -210,6 +225,9 @@ def test_project_site(site, tmp_path_factory):
     v = got['viewer']
     assert v['fit']['width'] > v['small']['width'] and v['zoomed']['width'] > 1.2 * v['fit']['width'] and v['closed'], v
     assert broken_links(site) == []
+    e = got['expand']                    # a click on AttnRes's folded block opens it in place; a click on its fence closes it
+    assert e['opened']['key'] and e['opened']['collapse'] == 1 and e['opened']['fences'] > e['before']['fences'], e
+    assert e['closed'] == {'fences': e['before']['fences'], 'key': ''}, e
     plots = [rel for rel, pg in got['pages'].items() if pg['plots']]
     assert 'widgets/residual_stream.html' in plots and len(got['pages']['widgets/residual_stream.html']['plots']) >= 5
     inline = re.compile(r'<script\b[^>]*>[^<]{0,300}\* plotly\.js v')  # plotly.js itself, not a page quoting its banner
