@@ -10,7 +10,7 @@ import yaml
 
 # %% auto #0
 __all__ = ['link_quarto_yml', 'doc_pages', 'sidebar', 'write_sidebar', 'test_flags', 'runs_at_build', 'join_summary',
-           'proc_notebooks', 'run_notebook', 'refresh_outputs', 'front_matter', 'drop_plotly_bundles', 'stage_site',
+           'proc_notebooks', 'drop_plotly_bundles', 'run_notebook', 'refresh_outputs', 'front_matter', 'stage_site',
            'tex_to_mathml', 'typeset_math', 'localize_page', 'external_references', 'localize', 'externalize_images',
            'broken_links', 'repair_doc_links', 'render_smalldocs', 'build_docs', 'zoo_notebooks', 'claims_tested',
            'Catalogue', 'catalogue', 'Reference', 'api_reference', 'readme_markdown', 'build_readme']
@@ -216,6 +216,19 @@ def proc_notebooks(n_workers: int | None = None, timeout: float = 900) -> Path:
     cache.touch()  # what nbdev's proc_nbs does: later builds compare against this time
     return cache
 
+# %% ../nbs/docs_site.ipynb #c67985ea
+def _is_plotly_bundle(out: dict) -> bool:
+    "Whether an output is plotly's inline copy of plotly.js (the notebook renderer's first output)."
+    h = (out.get('data') or {}).get('text/html', '')
+    h = ''.join(h) if isinstance(h, list) else h
+    return 'window.PlotlyConfig' in h and '* plotly.js v' in h
+
+def drop_plotly_bundles(nb: dict) -> dict:
+    "Remove plotly's inline copies of plotly.js from a notebook's outputs (the site serves plotly.js itself)."
+    for c in nb.get('cells', []):
+        if c.get('outputs'): c['outputs'] = [o for o in c['outputs'] if not _is_plotly_bundle(o)]
+    return nb
+
 # %% ../nbs/docs_site.ipynb #112dc2b7
 def run_notebook(path: Path | str) -> Path:
     "Run the notebook at `path` in its folder (every code cell but `eval: false` ones and the export call) and save its outputs."
@@ -250,19 +263,6 @@ def front_matter(nb: dict) -> dict:
     src = cells[0].get('source', '')
     m = re.match(r'\s*---\s*\n(.*?)\n---\s*$', ''.join(src) if isinstance(src, list) else src, re.S)
     return (yaml.safe_load(m.group(1)) or {}) if m else {}
-
-# %% ../nbs/docs_site.ipynb #c67985ea
-def _is_plotly_bundle(out: dict) -> bool:
-    "Whether an output is plotly's inline copy of plotly.js (the notebook renderer's first output)."
-    h = (out.get('data') or {}).get('text/html', '')
-    h = ''.join(h) if isinstance(h, list) else h
-    return 'window.PlotlyConfig' in h and '* plotly.js v' in h
-
-def drop_plotly_bundles(nb: dict) -> dict:
-    "Remove plotly's inline copies of plotly.js from a notebook's outputs (the site serves plotly.js itself)."
-    for c in nb.get('cells', []):
-        if c.get('outputs'): c['outputs'] = [o for o in c['outputs'] if not _is_plotly_bundle(o)]
-    return nb
 
 # %% ../nbs/docs_site.ipynb #09169058
 def _rename_in_sidebar(sidebar: Path, renames: dict[str, str]) -> None:
@@ -539,7 +539,7 @@ def _thumbnail(key: str) -> str:
     from neuralcircuits import zoo
     from neuralcircuits.circuits import diagram
     d = diagram(*zoo.tiny(key))
-    svg = d.figures[0].svg if hasattr(d, 'figures') else d.svg
+    svg = d.figures[0].svg                                                  # the top level: the model as one row
     svg = re.sub(r'<!--.*?-->|<title>.*?</title>', '', svg, flags=re.S)  # no tooltips in a thumbnail
     return 'data:image/svg+xml;base64,' + base64.b64encode(svg.encode()).decode()
 
