@@ -37,13 +37,14 @@ def is_residual(m: nn.Module) -> bool:
     return isinstance(getattr(m, 'norm', None), nn.Module) and isinstance(getattr(m, 'branch', None), nn.Module)
 
 def find_blocks(model: nn.Module) -> list[str]:
-    "Paths of the blocks: the parents of residual sublayers, else the children of the outermost `ModuleList`/`Sequential`."
+    "Paths of the blocks: the parents of residual sublayers, else the children of the outermost `ModuleList`/`Sequential` of one kind."
     paths = [p for p, m in model.named_modules() if is_residual(m)]
     parents = list(dict.fromkeys(p.rpartition('.')[0] for p in paths))
     if parents and '' not in parents: return [p for p in parents if not any(p.startswith(q + '.') for q in parents)]
-    for p, m in model.named_modules():
-        if isinstance(m, (nn.ModuleList, nn.Sequential)) and len(m):
-            return [f"{p}.{n}" if p else n for n, _ in m.named_children()]
+    stacks = [(p, m) for p, m in model.named_modules() if isinstance(m, (nn.ModuleList, nn.Sequential)) and len(m)]
+    alike = [(p, m) for p, m in stacks if len({type(c) for c in m}) == 1]   # a stack of blocks, not an embedding's parts
+    for p, m in alike or stacks:
+        return [f"{p}.{n}" if p else n for n, _ in m.named_children()]
     return ['']
 
 # %% ../nbs/probe.ipynb #5a4a008b
