@@ -41,7 +41,7 @@ EXPLAINED = {
     'recurrent_transformer': 78,   # view(b, t, 2, g, k): the key/value pair axis is 2 like g; the Fenwick tiles' key counts (1, 2, 4, 8 = t)
     'varlen': 108,                 # the packed reference attention's 20 positions: t and s both allow 20, and nothing names queries vs keys
     # Entries added after the names pass, not yet named in their own code: the counts are a ratchet (they may only fall).
-    'cofrgenet': 10, 'lmuformer': 44, 'rmt': 46, 'slab': 44, 'atlas': 30,
+    'cofrgenet': 10, 'lmuformer': 44, 'rmt': 46, 'slab': 44, 'atlas': 30, 'gtrxl': 24, 'sret': 18, 'widenet': 28,
 }
 
 @pytest.mark.parametrize('key', zoo.keys())
