@@ -4,6 +4,7 @@
 
 # %% ../../../nbs/zoo/domains/common.ipynb #ca62efb4
 from __future__ import annotations
+import math
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,21 +36,30 @@ class ChannelNorm(nn.LayerNorm):
         h = name(x.permute(0, 2, 3, 1), 'b y x c')                   # channels last
         return name(super().forward(h).permute(0, 3, 1, 2), 'b c y x')
 
-# %% ../../../nbs/zoo/domains/common.ipynb #e80ea78f
-class Regression(Classification):
-    "Fixed (input, target) tensors, trained on the mean squared error."
-    def __init__(self, name: str, x_train, y_train, x_val, y_val, overrides: dict | None = None):
+# %% ../../../nbs/zoo/domains/common.ipynb #1308ecb8
+class Regression(Task):
+    "Fixed tensors per split, (inputs..., target), trained on the mean squared error of model(*inputs)."
+    def __init__(self, name: str, train: tuple, val: tuple, overrides: dict | None = None):
         self.name, self._overrides = name, dict(overrides or {})
-        self.split = {'train': (x_train, y_train), 'val': (x_val, y_val)}
+        self.split = {'train': tuple(train), 'val': tuple(val)}
+
+    @property
+    def model_overrides(self) -> dict: return self._overrides
+    def size(self, split='train') -> int: self.check_split(split); return len(self.split[split][0])
+
+    def batch(self, split: str, batch_size: int, generator: torch.Generator) -> tuple:
+        "`batch_size` random examples: every input and the target."
+        i = torch.randint(self.size(split), (batch_size,), generator=generator)
+        return tuple(t[i] for t in self.split[split])
 
     def loss(self, model, batch) -> torch.Tensor:
-        x, y = batch
-        return F.mse_loss(model(x).float(), y.float())
+        *inputs, y = batch
+        return F.mse_loss(model(*inputs).float(), y.float())
 
     @torch.no_grad()
     def metrics(self, model, batch) -> dict:
         mse = self.loss(model, batch).item()
-        return dict(loss=mse, psnr=10 * torch.log10(torch.tensor(1 / max(mse, 1e-12))).item())
+        return dict(loss=mse, psnr=10 * math.log10(1 / max(mse, 1e-12)))
 
 # %% ../../../nbs/zoo/domains/common.ipynb #1117f32c
 def upsampled_digits(size: int = 32, val_size: int = 297, seed: int = 0) -> Classification:

@@ -197,4 +197,4 @@ def super_resolution(n_train: int = 2000, n_val: int = 200, size: int = 32, seed
     "x4 super-resolution of photo crops: low-resolution (n, 3, size/4, size/4) -> high-resolution (n, 3, size, size)."
     hr_train = sr_crops(n_train, size, (0, 384), seed)
     hr_val = sr_crops(n_val, size, (384, 640), seed + 1)
-    return Regression('photos x4', downscale(hr_train), hr_train, downscale(hr_val), hr_val, dict(image_size=size // 4))
+    return Regression('photos x4', (downscale(hr_train), hr_train), (downscale(hr_val), hr_val), dict(image_size=size // 4))
