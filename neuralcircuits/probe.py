@@ -128,7 +128,7 @@ class _Recorder:
     def weights(self, m, path, args, kwargs, out):
         from neuralcircuits.blocks.attention import Attention
         key = self.open[-1] if is_residual(m) else self.key(path)   # a residual that mixes: one record for both
-        if isinstance(m, Attention):
+        if isinstance(m, Attention) or getattr(m, 'attention_weights', False):   # attention maps (b, h, t, s)
             self.cache[key] = dict(weights=_keep(m.last_weights))           # (b, h, t, s)
             self.cache.attention.append(key)
             return
@@ -176,4 +176,8 @@ def streams(cache: Cache) -> list[torch.Tensor]:
     if not isinstance(cache, Cache): raise TypeError(f"cache must be a Cache from probe.record, got {type(cache).__name__}")
     if not cache.blocks: raise ValueError("the cache has no blocks: probe.record found no block in the model")
     first = cache[cache.blocks[0]]['stream_in']
-    return [as_stream(t) for t in [first] + [cache[b]['stream_out'] for b in cache.blocks]]
+    raw = [first] + [cache[b]['stream_out'] for b in cache.blocks]
+    if len({tuple(t.shape[:1]) + tuple(t.shape[-1:]) for t in raw}) > 1 or any(t.ndim not in (2, 3, 4) for t in raw):
+        raise ValueError(f"the stream changes shape between blocks ({', '.join(str(tuple(t.shape)) for t in raw)}): "
+                         "streams and ResidualFlow need one residual stream of one width through every block")
+    return [as_stream(t) for t in raw]    # a staged network (ConvNeXt: (b, c, h, w) per stage) has no such stream
