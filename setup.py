@@ -23,7 +23,7 @@ setuptools.setup(
                  'Natural Language :: ' + cfg['language'].title()]
                 + [f'Programming Language :: Python :: {v}' for v in py_versions],
     url=cfg['git_url'], packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
-    include_package_data=True, install_requires=cfg['requirements'].split(), extras_require=extras,
+    include_package_data=True, package_data={cfg['lib_name']: ['weights/*.safetensors', 'weights/*.json']}, install_requires=cfg['requirements'].split(), extras_require=extras,
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',
     zip_safe=False, entry_points={'console_scripts': cfg['console_scripts'].split(),
