@@ -18,7 +18,11 @@ OVERRIDES = dict(transformer=dict(pos='rope'), mamba=dict(chunk_size=16),   # ch
                  hybrid=dict(n_kv_heads=4, d_mlp=None, attn_period=2, attn_offset=1, chunk_size=16),
                  deltanet=dict())
 
-def _rss_mib() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
+def _rss_mib() -> float:
+    "This process's peak resident memory in MiB: VmHWM (reset at exec, unlike ru_maxrss, which a forked child inherits)."
+    try:
+        with open('/proc/self/status') as f: return next(int(l.split()[1]) for l in f if l.startswith('VmHWM')) / 1024
+    except (OSError, StopIteration): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
 
 def build_model(key: str, length: int):
     "The zoo model `key` at the benchmark's shape, for contexts up to `length` tokens (plus the decoded ones)."
