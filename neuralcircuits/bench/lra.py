@@ -48,7 +48,7 @@ def evaluate_listops(tokens: list[str]) -> int:
         elif tok == ']':
             op, args = stack.pop()
             if op == 'root' or len(args) < 2: raise ValueError(f"tokens has a ']' closing {op} with {len(args)} arguments")
-            stack[-1][1].append(_STACK_OPS[op](args) if op != '[MAX' and op != '[MIN' else _STACK_OPS[op](args))
+            stack[-1][1].append(_STACK_OPS[op](args))
         elif tok.isdigit() and len(tok) == 1: stack[-1][1].append(int(tok))
         else: raise ValueError(f"tokens holds {tok!r}, which is not a ListOps token")
     if len(stack) != 1 or len(stack[0][1]) != 1: raise ValueError(f"tokens is not one complete expression ({len(stack) - 1} open)")
