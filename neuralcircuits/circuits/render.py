@@ -5,11 +5,13 @@
 # %% ../../nbs/circuits/render.ipynb #35f00419
 from __future__ import annotations
 import functools, html, inspect, subprocess
+import torch
 from .capture import Trace, Op, Value
 from .passes import Block
 
 # %% auto #0
-__all__ = ['acted', 'box', 'live_ops', 'op_tip', 'block_tip', 'Painter', 'legend', 'figure_dot', 'to_dot', 'run_dot', 'run_dots']
+__all__ = ['acted', 'frozen', 'box', 'live_ops', 'op_tip', 'block_tip', 'Painter', 'legend', 'figure_dot', 'to_dot', 'run_dot',
+           'run_dots']
 
 # %% ../../nbs/circuits/render.ipynb #cec7fb66
 _PARTIAL = ('Linear', 'Normalize', 'Softmax', 'Reduce')
@@ -86,9 +88,18 @@ def _cost_line(op_or_ops, fc: bool) -> str:
     f, b = sum(o.flops for o in ops), sum(o.bytes for o in ops)
     return f"<BR/><FONT POINT-SIZE='9' COLOR='#7a4b00'>{_human(f, 'FLOP')} &#183; {_human(b, 'B')}</FONT>"
 
+def frozen(T: Trace, op: Op) -> bool:
+    "Whether every weight `op` reads is frozen (`requires_grad=False`): a backbone under an adapter, a fixed lift."
+    if not op.params: return False
+    if getattr(T, '_named', None) is None:
+        T._named = dict([*T.model.named_parameters(remove_duplicate=False), *T.model.named_buffers(remove_duplicate=False)])
+    ps = [T._named.get(n) for n in op.params]
+    return all(isinstance(p, torch.nn.Parameter) and not p.requires_grad for p in ps)
+
 def box(T: Trace, op: Op, nid: str, cost: bool = False, before: list[str] = ()) -> str:
-    "The DOT statement(s) drawing `op` as node `nid`; `before`: texts of reshapes merged into it."
+    "The DOT statement(s) drawing `op` as node `nid`; `before`: texts of reshapes merged into it; frozen weights in blue-grey."
     fill, text = _FILL.get(op.kind, '#fbf3c2'), '<BR/>'.join([*before, _text(T, op)])
+    if frozen(T, op): fill, text = '#dde6ee', text + "<BR/><FONT POINT-SIZE='9' COLOR='#44617b'>&#10052; frozen</FONT>"
     extra = _cost_line(op, cost) if cost else ''
     if op.kind == 'Attention': return _attention_box(T, op, nid, extra)
     if op.kind == 'Create': return f'{nid} [shape=plaintext, fontsize=9, fontcolor="#777777", label=<{_esc(op.name)}{extra}>];'
@@ -283,7 +294,9 @@ class Painter:
             ref = self.refs.get(id(b))
             note = f"see figure {ref}" if isinstance(ref, int) else ref
             see = f"<BR/><FONT POINT-SIZE='9' COLOR='#555555'>{_esc(note)}</FONT>" if note else ''
-            self.lines.append(f'{nid} [shape=box, style="rounded,filled", fillcolor="#ece8f6", penwidth={2.2 if bold else 1}, '
+            cold = bold and all(frozen(self.T, o) for o in ops if o.params)          # every weight inside is frozen
+            if cold: see += "<BR/><FONT POINT-SIZE='9' COLOR='#44617b'>&#10052; frozen</FONT>"
+            self.lines.append(f'{nid} [shape=box, style="rounded,filled", fillcolor="{"#dde6ee" if cold else "#ece8f6"}", penwidth={2.2 if bold else 1}, '
                               f'id="nc-{nid}", class="nc-expand", label=<{self.block_label(b)}{see}>];')
             return
         fence = not top and not (b.count == 1 and len(b.items) == 1 and not isinstance(b.items[0], Block))

@@ -14,8 +14,8 @@ from ...configs import require_number
 from .. import register, Paper, token_input
 
 # %% auto #0
-__all__ = ['PATTENTIONS', 'Pattention', 'L2NormGELU', 'GELUL2Norm', 'SoftmaxNorm', 'TokenFormerAttention', 'TokenFormerBlock',
-           'TokenFormerConfig', 'TokenFormerLM']
+__all__ = ['PATTENTIONS', 'Pattention', 'L2NormGELU', 'GELUL2Norm', 'SoftmaxNorm', 'TokenFormerConfig', 'TokenFormerAttention',
+           'TokenFormerBlock', 'TokenFormerLM']
 
 # %% ../../../nbs/zoo/mixers/tokenformer.ipynb #6da62781
 class Pattention(nn.Module):
@@ -63,6 +63,20 @@ def _grow(self, m: int, exact: bool = True):
 
 Pattention.grow = _grow
 
+# %% ../../../nbs/zoo/mixers/tokenformer.ipynb #13a90853
+@dataclass
+class TokenFormerConfig(TransformerConfig):
+    "A TokenFormer LM; the defaults are the released 150M config."
+    max_len: int = 2048
+    pos: str = 'rope'                 # no learned positions; RoPE inside attention
+    attn_tokens: int = 768            # parameter tokens of each of q, k, v, out
+    ffn_tokens: int = 3072            # parameter tokens of the FFN
+    pattention: str = 'l2_norm_gelu'  # 'l2_norm_gelu' | 'gelu_l2_norm' | 'softmax'
+
+    def check(self):
+        super().check()
+        self.require(self.pattention in PATTENTIONS, 'pattention', f"must be one of {sorted(PATTENTIONS)}")
+
 # %% ../../../nbs/zoo/mixers/tokenformer.ipynb #500dfbde
 class TokenFormerAttention(nn.Module):
     "Multi-head causal attention with q, k, v and the output map as Pattention layers."
@@ -93,19 +107,6 @@ class TokenFormerBlock(nn.Module):
         return x + self.ffn(self.norm2(x))
 
 # %% ../../../nbs/zoo/mixers/tokenformer.ipynb #f5ab7bd9
-@dataclass
-class TokenFormerConfig(TransformerConfig):
-    "A TokenFormer LM; the defaults are the released 150M config."
-    max_len: int = 2048
-    pos: str = 'rope'                 # no learned positions; RoPE inside attention
-    attn_tokens: int = 768            # parameter tokens of each of q, k, v, out
-    ffn_tokens: int = 3072            # parameter tokens of the FFN
-    pattention: str = 'l2_norm_gelu'  # 'l2_norm_gelu' | 'gelu_l2_norm' | 'softmax'
-
-    def check(self):
-        super().check()
-        self.require(self.pattention in PATTENTIONS, 'pattention', f"must be one of {sorted(PATTENTIONS)}")
-
 @register('tokenformer', paper=Paper('TokenFormer: Rethinking Transformer Scaling with Tokenized Model Parameters', '2410.23168', 2024,
                                      'Wang, Fan, Naeem, Xian, Lenssen, Wang, Tombari, Schiele'),
           family='mixers', tiny=TokenFormerConfig(vocab_size=61, max_len=24, d_model=32, n_layers=2, n_heads=4, attn_tokens=24, ffn_tokens=40),
