@@ -7,13 +7,14 @@ from __future__ import annotations
 import base64, contextlib, hashlib, html, json, os, re, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import yaml
+from nbdev.showdoc import BasicMarkdownRenderer
 
 # %% auto #0
 __all__ = ['link_quarto_yml', 'doc_pages', 'sidebar', 'write_sidebar', 'test_flags', 'runs_at_build', 'join_summary',
-           'proc_notebooks', 'drop_plotly_bundles', 'run_notebook', 'refresh_outputs', 'front_matter', 'stage_site',
-           'tex_to_mathml', 'typeset_math', 'localize_page', 'external_references', 'localize', 'externalize_images',
-           'broken_links', 'repair_doc_links', 'render_smalldocs', 'build_docs', 'zoo_notebooks', 'claims_tested',
-           'Catalogue', 'catalogue', 'Reference', 'api_reference', 'readme_markdown', 'build_readme']
+           'proc_notebooks', 'drop_plotly_bundles', 'DocRenderer', 'run_notebook', 'refresh_outputs', 'front_matter',
+           'stage_site', 'tex_to_mathml', 'typeset_math', 'localize_page', 'external_references', 'localize',
+           'externalize_images', 'broken_links', 'repair_doc_links', 'render_smalldocs', 'build_docs', 'zoo_notebooks',
+           'claims_tested', 'Catalogue', 'catalogue', 'Reference', 'api_reference', 'readme_markdown', 'build_readme']
 
 # %% ../nbs/docs_site.ipynb #3d65bde8
 def link_quarto_yml() -> Path:
@@ -228,6 +229,18 @@ def drop_plotly_bundles(nb: dict) -> dict:
     for c in nb.get('cells', []):
         if c.get('outputs'): c['outputs'] = [o for o in c['outputs'] if not _is_plotly_bundle(o)]
     return nb
+
+# %% ../nbs/docs_site.ipynb #d481793d
+class DocRenderer(BasicMarkdownRenderer):
+    "nbdev's markdown renderer; a signature that names a type defined further down is shown as written."
+    def __init__(self, sym, name: str | None = None, title_level: int = 3, maxline: int = 110):
+        try: super().__init__(sym, name=name, title_level=title_level, maxline=maxline)
+        except NameError:
+            import fastcore.docments as docments
+            evaluated = docments.signature
+            docments.signature = lambda obj, eval_str=False, **kw: evaluated(obj, **kw)   # the annotations as strings
+            try: super().__init__(sym, name=name, title_level=title_level, maxline=maxline)
+            finally: docments.signature = evaluated
 
 # %% ../nbs/docs_site.ipynb #112dc2b7
 def run_notebook(path: Path | str) -> Path:
