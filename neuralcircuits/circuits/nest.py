@@ -31,7 +31,13 @@ class Figure:
     paths: list = field(default_factory=list)     # every place in the model where this kind of module is used
     open: set = field(default_factory=set)        # ids of the blocks drawn open inside it
     rankdir: str = 'LR'
-    variants: dict = field(default_factory=dict)  # collapsed box node -> SVG with that box drawn open (expand in place)
+    key: object = None                            # the kind of module it draws ('root' for the model)
+    order: list = field(default_factory=list)     # the blocks it opened, in the order the planner opened them
+    refs: dict = field(default_factory=dict)      # id of each closed box -> the number of its figure (or a note)
+    kinds: dict = field(default_factory=dict)     # kind -> figure, shared by every figure of one diagram
+    boxes: dict = field(default_factory=dict)     # node name -> the closed module it draws
+    tips: dict = field(default_factory=dict)      # node name -> hover text
+    alt: str | None = None                        # the top-to-bottom drawing of a chain near the width limit
 
     @property
     def path(self) -> str: return self.block.path if self.block is not None else ''
@@ -171,8 +177,7 @@ class Planner:
 
     def figures(self) -> list[Figure]:
         "Every figure, top level first, numbered in the order a reader meets them."
-        root_fig = Figure(1, None, self.title or self.root.cls, rankdir=self.rankdirs.get('root', 'LR')); root_fig.key = 'root'
-        root_fig.paths = ['']
+        root_fig = Figure(1, None, self.title or self.root.cls, paths=[''], rankdir=self.rankdirs.get('root', 'LR'), key='root')
         figs, by_kind, queue = [root_fig], {}, deque([root_fig])
         while queue:
             fig = queue.popleft()
@@ -185,7 +190,7 @@ class Planner:
                 k = _kind(self.T, b)
                 if k not in by_kind:
                     n = len(figs) + 1
-                    f = Figure(n, b, _fig_caption(n, b), rankdir=self.rankdirs.get(k, 'LR')); f.key = k
+                    f = Figure(n, b, _fig_caption(n, b), rankdir=self.rankdirs.get(k, 'LR'), key=k)
                     by_kind[k] = f; figs.append(f); queue.append(f)
                 by_kind[k].paths += [x for x in _places(fig, b) if x not in by_kind[k].paths]
                 refs[id(b)] = by_kind[k].number
@@ -213,7 +218,7 @@ class Planner:
             rep = fig.kinds.get(_kind(self.T, b)) or Figure(0, b, '')
             pairs = _pairs(rep.block, b)
             open_v = fig.open | {id(b)} | {pairs[i] for i in rep.open if i in pairs}
-            refs = {**fig.refs, **{pairs[i]: n for i, n in getattr(rep, 'refs', {}).items() if i in pairs}}
+            refs = {**fig.refs, **{pairs[i]: n for i, n in rep.refs.items() if i in pairs}}
             if self.shared_part(b): open_v = fig.open | {id(b)}
             dots[nid] = figure_dot(self.T, self.root, fig.block, self.collapse(open_v), refs, self.cost, fig.caption,
                                    axes=fig.block is None, rankdir=fig.rankdir, name=f"F{fig.number}", expanded=b)
