@@ -93,10 +93,10 @@ class Attention(nn.Module):
 
 # %% ../../nbs/blocks/attention.ipynb #da206df2
 @contextlib.contextmanager
-def kv_caching(model: nn.Module, kind: type[nn.Module] = Attention):
-    "Give every `kind` layer (with a `cache` attribute) in `model` an empty `KVCache` inside the block; remove them after."
+def kv_caching(model: nn.Module, kind: type[nn.Module] = Attention, store: type = KVCache):
+    "Give every `kind` layer (with a `cache` attribute) in `model` an empty `store` (a `KVCache`) inside the block; remove them after."
     layers = [m for m in model.modules() if isinstance(m, kind)]
-    for m in layers: m.cache = KVCache()
+    for m in layers: m.cache = store()
     try: yield [m.cache for m in layers]
     finally:
         for m in layers: m.cache = None

@@ -47,22 +47,17 @@ class KVDirectBlock(nn.Module):
         super().__init__()
         self.attn = Residual(make_norm(cfg), make_attention(cfg))
         self.mlp = Residual(make_norm(cfg), make_mlp(cfg))
-        self.checkpoints: ResidualCheckpoints | None = None
+        self.cache: ResidualCheckpoints | None = None         # its residual checkpoints while decoding (`residual_checkpointing`)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, t, m) -> (b, t, m)
-        if self.checkpoints is None: return self.mlp(self.attn(x))
-        h_all = self.checkpoints.append(x)                                             # (b, s, m)
+        if self.cache is None: return self.mlp(self.attn(x))
+        h_all = self.cache.append(x)                                             # (b, s, m)
         return self.mlp(x + recompute_attention(self.attn.branch, self.attn.norm(x), self.attn.norm(h_all)))
 
 # %% ../../../nbs/zoo/mixers/kv_direct.ipynb #b5b1e167
-@contextlib.contextmanager
 def residual_checkpointing(model: nn.Module):
-    "Give every KVDirectBlock in `model` an empty ResidualCheckpoints store; remove them after."
-    blocks = [m for m in model.modules() if isinstance(m, KVDirectBlock)]
-    for m in blocks: m.checkpoints = ResidualCheckpoints()
-    try: yield [m.checkpoints for m in blocks]
-    finally:
-        for m in blocks: m.checkpoints = None
+    "Give every KVDirectBlock in `model` an empty ResidualCheckpoints store inside the `with` block; remove them after."
+    return kv_caching(model, KVDirectBlock, ResidualCheckpoints)
 
 class WindowCache(KVCache):
     "A KV cache that evicts all but the last `window` positions (the window-only eviction baseline)."
