@@ -155,8 +155,8 @@ class Planner:
     def collapse(self, open_ids: set):
         return lambda b: id(b) not in open_ids and collapsible(self.T, b, self.live)
 
-    def dot(self, fig: Figure, open_ids: set, refs: dict, name: str = 'G') -> tuple:
-        return figure_dot(self.T, self.root, fig.block, self.collapse(open_ids), refs, self.cost, fig.caption,
+    def dot(self, fig: Figure, open_ids: set, ref=None, name: str = 'G') -> tuple:
+        return figure_dot(self.T, self.root, fig.block, self.collapse(open_ids), ref, self.cost, fig.caption,
                           axes=fig.block is None, rankdir=fig.rankdir, name=name)
 
     def choose(self, fig: Figure) -> set:
@@ -168,10 +168,10 @@ class Planner:
             c = frontier.popleft()
             if not collapsible(self.T, c, self.live) or (c.count > 1 and c is not F): continue   # a folded stack: its own figure
             trial = set(opened) | {id(c)}
-            if fig.rankdir == 'LR' and estimate_width(self.dot(fig, trial, {})[0]) <= WIDTH:
+            if fig.rankdir == 'LR' and estimate_width(self.dot(fig, trial)[0]) <= WIDTH:
                 opened.append(id(c)); frontier.extend(_children(c))
         fig.order = opened
-        if not opened and fig.rankdir == 'LR' and estimate_width(self.dot(fig, set(), {})[0]) > 1.5 * WIDTH:
+        if not opened and fig.rankdir == 'LR' and estimate_width(self.dot(fig, set())[0]) > 1.5 * WIDTH:
             fig.rankdir = self.rankdirs[fig.key] = 'TB'         # a long chain of ops with nothing to close: top to bottom
         return set(opened)
 
@@ -181,21 +181,18 @@ class Planner:
         figs, by_kind, queue = [root_fig], {}, deque([root_fig])
         while queue:
             fig = queue.popleft()
-            fig.open = self.choose(fig)
-            _, p = self.dot(fig, fig.open, {})
-            refs = {}
-            for nid, b in p.boxes.items():
-                if not nid.startswith('b'): continue
-                if self.shared_part(b): refs[id(b)] = 'as in the baseline'; continue
+            fig.open, fig.kinds = self.choose(fig), by_kind
+            def ref(b: Block, fig=fig):              # a box drawn: its kind's figure, numbered as the reader meets it
+                if self.shared_part(b): fig.refs[id(b)] = 'as in the baseline'; return fig.refs[id(b)]
                 k = _kind(self.T, b)
                 if k not in by_kind:
                     n = len(figs) + 1
-                    f = Figure(n, b, _fig_caption(n, b), rankdir=self.rankdirs.get(k, 'LR'), key=k)
-                    by_kind[k] = f; figs.append(f); queue.append(f)
+                    by_kind[k] = Figure(n, b, _fig_caption(n, b), rankdir=self.rankdirs.get(k, 'LR'), key=k)
+                    figs.append(by_kind[k]); queue.append(by_kind[k])
                 by_kind[k].paths += [x for x in _places(fig, b) if x not in by_kind[k].paths]
-                refs[id(b)] = by_kind[k].number
-            fig.refs, fig.kinds = refs, by_kind
-            fig.dot, p = self.dot(fig, fig.open, refs, f"F{fig.number}")
+                fig.refs[id(b)] = by_kind[k].number
+                return by_kind[k].number
+            fig.dot, p = self.dot(fig, fig.open, ref, f"F{fig.number}")
             fig.tips, fig.boxes = p.tips, {n: b for n, b in p.boxes.items() if n.startswith('b')}
             fig.alt = None                  # a chain with nothing to close, near the limit: also drawn top to bottom
             if not fig.open and fig.rankdir == 'LR' and estimate_width(fig.dot) > 0.8 * WIDTH:
@@ -220,7 +217,8 @@ class Planner:
             open_v = fig.open | {id(b)} | {pairs[i] for i in rep.open if i in pairs}
             refs = {**fig.refs, **{pairs[i]: n for i, n in rep.refs.items() if i in pairs}}
             if self.shared_part(b): open_v = fig.open | {id(b)}
-            dots[nid] = figure_dot(self.T, self.root, fig.block, self.collapse(open_v), refs, self.cost, fig.caption,
+            dots[nid] = figure_dot(self.T, self.root, fig.block, self.collapse(open_v), lambda x, refs=refs: refs.get(id(x)),
+                                   self.cost, fig.caption,
                                    axes=fig.block is None, rankdir=fig.rankdir, name=f"F{fig.number}", expanded=b)
         svgs = run_dots([d for d, _ in dots.values()])
         return {nid: _finish(svg, p.tips, f"f{fig.number}{nid}") for (nid, (_, p)), svg in zip(dots.items(), svgs)}

@@ -244,10 +244,10 @@ def block_tip(T: Trace, b: Block) -> str:
 class Painter:
     "Turns a trace and its folded block tree into DOT text: the whole model, or one `figure` block with the rest outside."
     def __init__(self, T: Trace, root: Block, cost: bool = False, title: str | None = None,
-                 collapse=None, figure: Block | None = None, refs: dict | None = None, expanded: Block | None = None):
+                 collapse=None, figure: Block | None = None, ref=None, expanded: Block | None = None):
         self.T, self.root, self.cost, self.title = T, root, cost, title
         self.collapse = collapse or (lambda b: False)        # Block -> drawn as one box
-        self.figure, self.refs = figure, refs or {}          # refs: id(block) -> the number of the figure that draws it
+        self.figure, self.ref = figure, ref or (lambda b: None)   # ref: a closed block -> its figure's number (or a note)
         self.expanded = expanded                              # the module opened in place (its fence collapses it again)
         if getattr(T, '_paint', (None,))[0] is not root:    # what every figure of one diagram shares: computed once
             live = live_ops(T)
@@ -291,7 +291,7 @@ class Painter:
             for o in ops: self.node[o.id] = nid
             self.boxes[nid], self.tips[nid] = b, block_tip(self.T, b)
             bold = any(o.params for o in _flat(b))
-            ref = self.refs.get(id(b))
+            ref = self.ref(b)
             note = f"see figure {ref}" if isinstance(ref, int) else ref
             see = f"<BR/><FONT POINT-SIZE='9' COLOR='#555555'>{_esc(note)}</FONT>" if note else ''
             cold = bold and all(frozen(self.T, o) for o in ops if o.params)          # every weight inside is frozen
@@ -532,11 +532,11 @@ def _caption(T: Trace, head: str, cost: bool, axes: bool = True) -> str:
         lab += f"<BR/><FONT POINT-SIZE='10' COLOR='#7a4b00'>total {_human(f, 'FLOP')} &#183; {_human(b, 'B')} read+written</FONT>"
     return lab
 
-def figure_dot(T: Trace, root: Block, figure: Block | None = None, collapse=None, refs: dict | None = None,
+def figure_dot(T: Trace, root: Block, figure: Block | None = None, collapse=None, ref=None,
                cost: bool = False, caption: str = '', axes: bool = True, rankdir: str = 'LR', name: str = 'G',
                expanded: Block | None = None) -> tuple[str, Painter]:
     "DOT text of one figure: the whole model (`figure=None`) or one module with the wires that enter and leave it."
-    p = Painter(T, root, cost, None, collapse, figure, refs, expanded)
+    p = Painter(T, root, cost, None, collapse, figure, ref, expanded)
     if figure is None: p.lines += [_stack(T, v, f"in{k}", T.values[v].name or f"x{k}") for k, v in enumerate(T.inputs)]
     p.draw(figure or root, top=True)
     if figure is None: p.lines += [_stack(T, v, f"out{k}", f"y{k if len(T.outputs) > 1 else ''}") for k, v in enumerate(T.outputs)]
