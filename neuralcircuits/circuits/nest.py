@@ -112,10 +112,7 @@ def smallest_label(svg: str, column: float = COLUMN) -> float:
 # %% ../../nbs/circuits/nest.ipynb #a9094bac
 def _kind(T: Trace, b: Block) -> tuple:
     "Blocks of one kind share a figure: same class, same ops inside (one repetition of a fold), whatever the sizes."
-    def sig(x):
-        if isinstance(x, Block): return (x.cls, x.count, tuple(sig(i) for i in x.items))
-        return (x.name, tuple(len(T.values[i].shape) for i in x.inputs))
-    return (b.cls, tuple(sig(x) for x in b.items))
+    return (b.cls, tuple(signature(T, x, sizes=False) for x in b.items))
 
 def _within(b: Block, depth: int) -> list[Block]:
     "Blocks inside `b` at most `depth` levels down."

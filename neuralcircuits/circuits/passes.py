@@ -81,11 +81,13 @@ def residuals(T: Trace) -> list[Op]:
     return found
 
 # %% ../../nbs/circuits/passes.ipynb #15ad08c5
-def signature(T: Trace, item) -> tuple:
-    "What makes two items the same drawing: functions, shapes and parameter shapes, recursively."
+def signature(T: Trace, item, sizes: bool = True) -> tuple:
+    "What makes two items the same drawing: functions, shapes and parameter shapes, recursively; `sizes=False`: ranks only."
     if isinstance(item, Block):
+        if not sizes: return (item.cls, item.count, tuple(signature(T, i, False) for i in item.items))
         if getattr(item, '_sig', None) is None: item._sig = (item.cls, item.count, tuple(signature(T, i) for i in item.items))
         return item._sig
+    if not sizes: return (item.name, tuple(len(T.values[i].shape) for i in item.inputs))
     return (item.name, tuple(T.values[i].shape for i in item.inputs), tuple(T.values[o].shape for o in item.outputs))
 
 def _find_run(sigs: list, start: int, max_period: int) -> tuple[int, int]:
