@@ -98,3 +98,12 @@ def test_diagram_is_complete_and_renders(key):
     model, x = zoo.tiny(key)
     d = check_traceable(model.eval(), x)
     assert '<svg' in d.svg and len(d.ir.ops) > 0
+
+
+def test_the_zoo_stays_light():
+    "Listing the zoo imports every entry's module, but none of the heavy optional libraries an entry uses only when it runs."
+    import subprocess, sys
+    code = ("import sys, neuralcircuits as nc; nc.zoo.table(); "
+            "print([m for m in ('ot', 'sklearn', 'plotly', 'ipywidgets', 'transformers', 'networkx', 'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == '[]', out

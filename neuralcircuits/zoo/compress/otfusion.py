@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-import ot
 from ...blocks.vit import ViTConfig, ViT
 from ...configs import require_number, require_type
 from .. import register, Paper, image_input
@@ -30,6 +29,7 @@ def transport(a: torch.Tensor, b: torch.Tensor, reg: float = 0.0) -> torch.Tenso
     cost = torch.cdist(standardise(a.double()).T, standardise(b.double()).T)     # (n_a, n_b): distance of neuron i to j
     cost = (cost / cost.max()).numpy()
     mu, nu = np.full(a.shape[1], 1 / a.shape[1]), np.full(b.shape[1], 1 / b.shape[1])
+    import ot                                  # POT (and the scikit-learn it loads) only when a fusion runs
     t = ot.emd(mu, nu, cost) if reg == 0 else ot.sinkhorn(mu, nu, cost, reg, method='sinkhorn_log', numItermax=5000)
     return torch.from_numpy(np.asarray(t)).to(a.dtype)
 
