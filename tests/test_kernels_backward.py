@@ -66,3 +66,42 @@ def test_attention_gqa_gradient_is_the_group_sum():
     _, (_, dk_rep, dv_rep) = outputs_and_grads(lambda q, k, v: attention(q, k, v, backend='triton'),
                                                [q, k.repeat_interleave(4, 2), v.repeat_interleave(4, 2)])
     close(dk_shared, dk_rep.sum(2, keepdim=True), 1e-5); close(dv_shared, dv_rep.sum(2, keepdim=True), 1e-5)
+
+# The selective scan (Mamba-1): chunks of 16 and channel blocks of 8 under the interpreter; t = 37, e = 12 and n = 3
+# leave a partial chunk, a partial channel block and a padded state axis.
+from neuralcircuits.kernels import selective_scan, selective_scan_reference
+
+def scan_inputs(b, e, t, n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(b, e, t, generator=g), F.softplus(torch.randn(b, e, t, generator=g)), -torch.rand(e, n, generator=g) * 4,
+            torch.randn(b, t, n, generator=g), torch.randn(b, t, n, generator=g), torch.randn(b, e, n, generator=g)]
+
+@pytest.mark.parametrize('b,e,t,n,with_state', [(2, 12, 37, 3, True), (1, 8, 16, 16, False), (1, 5, 3, 1, True)])
+def test_selective_scan_equals_the_recurrence(b, e, t, n, with_state):
+    inputs = scan_inputs(b, e, t, n)[:6 if with_state else 5]
+    compare(lambda *a: selective_scan(*a, backend='triton'), selective_scan_reference, inputs)
+
+def test_selective_scan_state_carries_across_calls():
+    "Two pieces with the state handed over equal the whole sequence (decoding after a prefill)."
+    u, delta, A, B, C, _ = scan_inputs(1, 8, 40, 4, seed=3)
+    y, h = selective_scan(u, delta, A, B, C, backend='triton')
+    y1, h1 = selective_scan(u[..., :23], delta[..., :23], A, B[:, :23], C[:, :23], backend='triton')
+    y2, h2 = selective_scan(u[..., 23:], delta[..., 23:], A, B[:, 23:], C[:, 23:], h1, backend='triton')
+    close(torch.cat([y1, y2], -1), y, 1e-5); close(h2, h, 1e-5)
+
+def test_mamba_with_the_kernel_equals_its_chunked_form():
+    "The zoo's mamba entry with form='kernel' (Triton forced): the logits and parameter gradients of the chunked torch form."
+    import neuralcircuits.kernels as K
+    from neuralcircuits import zoo
+    from neuralcircuits.zoo.mixers.mamba import MambaMixer
+    model, x = zoo.tiny('mamba')
+    def run(form):
+        MambaMixer.form = form
+        try:
+            model.zero_grad(); logits = model(x); logits.pow(2).mean().backward()
+            return logits.detach(), [p.grad.clone() for p in model.parameters()]
+        finally: MambaMixer.form = 'chunked'
+    with K.use('triton'): (l_ker, g_ker) = run('kernel')
+    l_chk, g_chk = run('chunked')
+    close(l_ker, l_chk, 1e-5)
+    for a, b in zip(g_ker, g_chk): close(a, b, 1e-4)

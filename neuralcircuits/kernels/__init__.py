@@ -74,7 +74,8 @@ _functions = {'rms_norm': 'rmsnorm', 'rms_norm_reference': 'rmsnorm',
               'delta_rule': 'deltarule', 'delta_rule_recurrent': 'deltarule', 'delta_rule_chunked': 'deltarule',
               'attention': 'flash', 'attention_reference': 'flash', 'lengths_to_cu_seqlens': 'flash', 'check_cu_seqlens': 'flash',
               'depth_attention': 'depth', 'depth_attention_reference': 'depth',
-              'sinkhorn': 'logsinkhorn', 'sinkhorn_reference': 'logsinkhorn'}
+              'sinkhorn': 'logsinkhorn', 'sinkhorn_reference': 'logsinkhorn',
+              'selective_scan': 'scan', 'selective_scan_reference': 'scan'}
 
 def __getattr__(name: str):
     "Load a kernel's module the first time one of its functions is used."

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ... import kernels
 from ...axes import name
 from ...blocks import TransformerConfig, TransformerLM, Residual, make_norm
 from .. import register, Paper, token_input
@@ -51,7 +52,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
 # %% ../../../nbs/zoo/mixers/mamba.ipynb #a5898434
 class MambaMixer(nn.Module):
     "Mamba's selective SSM mixer: in_proj to (x, z), causal depthwise conv + SiLU, selective scan, gate, out_proj."
-    form = 'chunked'   # 'chunked' (selective_scan) or 'recurrent' (selective_scan_recurrent)
+    form = 'chunked'   # 'chunked' (selective_scan), 'recurrent' (selective_scan_recurrent) or 'kernel' (kernels.selective_scan)
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank: int | None = None,
                  chunk_size: int = 64):
@@ -88,8 +89,10 @@ def _mamba_forward(self, hidden: torch.Tensor) -> torch.Tensor:  # (b, t, m) -> 
     x, z = self.in_proj(hidden).transpose(1, 2).chunk(2, dim=1)                    # (b, e, t) each
     x = F.silu(self.conv1d(x)[..., :t])                                            # causal: keep the first t
     delta, A, B, C = self.ssm_inputs(x)
-    scan = selective_scan_recurrent if self.form == 'recurrent' else selective_scan
-    y, _ = scan(name(x, 'b e t'), delta, A, B, C, *(() if self.form == 'recurrent' else (self.chunk_size,)))
+    if self.form == 'kernel': y, _ = kernels.selective_scan(x, delta, A, B, C)      # Triton on CUDA (see kernels/scan)
+    else:
+        scan = selective_scan_recurrent if self.form == 'recurrent' else selective_scan
+        y, _ = scan(name(x, 'b e t'), delta, A, B, C, *(() if self.form == 'recurrent' else (self.chunk_size,)))
     y = (y + x * self.D[:, None]) * F.silu(z)                                      # (b, e, t)
     return self.out_proj(y.transpose(1, 2))
 
