@@ -105,3 +105,56 @@ def test_mamba_with_the_kernel_equals_its_chunked_form():
     l_chk, g_chk = run('chunked')
     close(l_ker, l_chk, 1e-5)
     for a, b in zip(g_ker, g_chk): close(a, b, 1e-4)
+
+# Padding-free end to end: the packed LM's forward and backward read nothing back from the device.
+import contextlib
+from unittest import mock
+
+READ_BACKS = ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__int__', '__float__', '__index__')
+
+@contextlib.contextmanager
+def reads_back_from_tensors():
+    "Record every call, from our own code, of a Tensor method that copies a value to the host (a device sync on a GPU)."
+    calls = []
+    def spy(method):
+        original = getattr(torch.Tensor, method)
+        def wrapped(self, *args, **kwargs):
+            caller = sys._getframe(1)
+            if caller.f_globals.get('__name__', '').startswith('neuralcircuits'):
+                calls.append(f"{method} in {caller.f_globals['__name__']}:{caller.f_lineno}")
+            return original(self, *args, **kwargs)
+        return mock.patch.object(torch.Tensor, method, wrapped)
+    with contextlib.ExitStack() as stack:
+        for method in READ_BACKS: stack.enter_context(spy(method))
+        yield calls
+
+def test_the_spy_sees_a_read_back():
+    "The check can fail: our code reading a tensor's values is recorded."
+    from neuralcircuits.kernels import check_cu_seqlens
+    with reads_back_from_tensors() as calls: check_cu_seqlens(torch.tensor([0, 3]), 3)
+    assert calls and calls[0].startswith('tolist in neuralcircuits.kernels.flash')
+
+def test_packed_lm_forward_and_backward_never_read_back():
+    "With the indices made once per batch (`pack`), forward_packed and its backward read no tensor value back, and every layer gets the same cu_seqlens."
+    import neuralcircuits.kernels as K
+    import neuralcircuits.zoo.mixers.varlen as varlen
+    from neuralcircuits import zoo
+    model, _ = zoo.tiny('varlen')
+    lengths, t = [7, 20, 2, 13], 20
+    tokens = torch.randint(61, (4, t), generator=torch.Generator().manual_seed(1))
+    packing = varlen.pack(lengths, t)                     # once per batch, from host lengths
+    packed_tokens = tokens.flatten()[packing.rows]         # as a data loader that packs would give them
+    seen = []
+    def attention(*args, **kwargs):
+        seen.append((id(args[3]), kwargs['max_seqlen']))
+        return K.attention(*args, **kwargs)
+    with K.use('triton'), mock.patch.object(varlen, 'attention', attention), reads_back_from_tensors() as calls:
+        logits = model.forward_packed(packed_tokens, packing)
+        logits.pow(2).mean().backward()
+    assert calls == []
+    assert seen == [(id(packing.cu_seqlens), 20)] * model.cfg.n_layers
+    # and the values are the padded baseline's on real tokens (fp32, 1e-5: two summation orders)
+    from neuralcircuits.blocks import TransformerLM
+    base = TransformerLM(model.cfg); base.load_state_dict(model.state_dict())
+    real = torch.arange(t) < torch.tensor(lengths)[:, None]
+    close(logits.detach(), base(tokens)[real].detach(), 1e-5)

@@ -10,11 +10,11 @@ from torch import nn
 from ...axes import name
 from ...blocks import TransformerConfig, TransformerLM, Block
 from ...blocks.transformer import check_tokens
-from ...kernels import attention, check_cu_seqlens, lengths_to_cu_seqlens
+from ...kernels import attention, lengths_to_cu_seqlens
 from .. import register, Paper, token_input
 
 # %% auto #0
-__all__ = ['PackedBlock', 'VarlenConfig', 'VarlenLM']
+__all__ = ['PackedBlock', 'VarlenConfig', 'VarlenLM', 'Packing', 'pack']
 
 # %% ../../../nbs/zoo/mixers/varlen.ipynb #e5f70c4c
 class PackedBlock(Block):
@@ -47,27 +47,42 @@ class VarlenLM(TransformerLM):
     def make_block(self, i: int) -> nn.Module: return PackedBlock(self.cfg)
 
 # %% ../../../nbs/zoo/mixers/varlen.ipynb #8bf3597f
-def _forward_packed(self, tokens: torch.Tensor, cu_seqlens: torch.Tensor, max_seqlen: int | None = None) -> torch.Tensor:  # (n) -> (n, v)
-    if max_seqlen is None: check_cu_seqlens(cu_seqlens, tokens.shape[0])   # given max_seqlen, the caller vouches (no read-back)
-    lengths = cu_seqlens[1:] - cu_seqlens[:-1]
-    starts = torch.repeat_interleave(cu_seqlens[:-1], lengths, output_size=tokens.shape[0])   # (n) start of each row's sequence
-    positions = torch.arange(tokens.shape[0], device=tokens.device) - starts            # restart at 0 per sequence
-    x = self.drop(self.embed(tokens) + self.pos.weight[positions])                      # (n, m)
-    if max_seqlen is None: max_seqlen = int(lengths.max()) if lengths.numel() else 0
-    for block in self.blocks: x = block.forward_packed(x, cu_seqlens, max_seqlen)
+@dataclass
+class Packing:
+    "Where a right-padded batch's real tokens are, made once per batch and read by every layer."
+    rows: torch.Tensor        # (n) index of each real token in the flattened (b·t) batch
+    cu_seqlens: torch.Tensor  # (b + 1) int32: [0, t_0, t_0 + t_1, ...]
+    positions: torch.Tensor   # (n) position of each token in its own sequence
+    max_seqlen: int           # the longest length, on the host (at least 1)
+
+def pack(lengths, t: int, device: str | torch.device = 'cpu', batch: int | None = None) -> Packing:
+    "The indices of a batch of width `t` from its `lengths` (`batch` of them if given), made on the host, sent in one copy that does not wait."
+    sizes = torch.as_tensor(lengths).tolist()              # on the host already, as a data loader gives them
+    if not (isinstance(sizes, list) and (batch is None or len(sizes) == batch)
+            and all(isinstance(n, int) and 0 <= n <= t for n in sizes)):
+        raise ValueError(f"lengths must be {batch or ''} numbers in 0..{t}, got {sizes}".replace('be  ', 'be '))
+    sizes_t = torch.tensor(sizes, dtype=torch.long)
+    cu = lengths_to_cu_seqlens(sizes_t).long()
+    n = int(cu[-1])
+    positions = torch.arange(n) - torch.repeat_interleave(cu[:-1], sizes_t, output_size=n)
+    rows = positions + torch.repeat_interleave(torch.arange(len(sizes)) * t, sizes_t, output_size=n)
+    host, device = torch.cat([rows, positions, cu]), torch.device(device)
+    if device.type == 'cuda': host = host.pin_memory()      # a copy from pinned memory never blocks the host
+    sent = host.to(device, non_blocking=True)
+    return Packing(sent[:n], sent[2 * n:].to(torch.int32), sent[n:2 * n], max([1, *sizes]))
+
+def _forward_packed(self, tokens: torch.Tensor, packing: Packing) -> torch.Tensor:  # (n) -> (n, v)
+    x = self.drop(self.embed(tokens) + self.pos.weight[packing.positions])               # (n, m)
+    for block in self.blocks: x = block.forward_packed(x, packing.cu_seqlens, packing.max_seqlen)
     return self.unembed(x)
 
 def _forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:  # (b, t) -> (b, t, v)
     tokens = check_tokens(tokens, self.axes)
     b, t = tokens.shape
-    sizes = [t] * b if lengths is None else torch.as_tensor(lengths).tolist()          # the one read-back from the device
-    if not (isinstance(sizes, list) and len(sizes) == b and all(isinstance(n, int) and 0 <= n <= t for n in sizes)):
-        raise ValueError(f"lengths must be {b} numbers in 0..{t}, got {sizes}")
-    rows = torch.cat([torch.arange(i * t, i * t + n) for i, n in enumerate(sizes)])   # (n) real tokens in (b·t)
-    rows, cu_seqlens = (x.to(tokens.device, non_blocking=True) for x in (rows, lengths_to_cu_seqlens(sizes)))
-    logits = self.forward_packed(tokens.flatten()[rows], cu_seqlens, max(sizes, default=0))
+    packing = pack([t] * b if lengths is None else lengths, t, tokens.device, batch=b)
+    logits = self.forward_packed(tokens.flatten()[packing.rows], packing)
     out = logits.new_zeros(b * t, logits.shape[-1])
-    out[rows] = logits
+    out[packing.rows] = logits
     return name(out.view(b, t, -1), 'b t v')
 
 VarlenLM.forward_packed, VarlenLM.forward = _forward_packed, _forward
