@@ -158,3 +158,15 @@ def test_packed_lm_forward_and_backward_never_read_back():
     base = TransformerLM(model.cfg); base.load_state_dict(model.state_dict())
     real = torch.arange(t) < torch.tensor(lengths)[:, None]
     close(logits.detach(), base(tokens)[real].detach(), 1e-5)
+
+# The delta rule's backward (timed against fla's on a GPU by `nc bench kernels`): gradients vs the recurrence.
+from neuralcircuits.kernels import delta_rule, delta_rule_recurrent
+
+@pytest.mark.parametrize('t,dk,dv,with_state', [(150, 20, 24, False), (64, 16, 16, True)])
+def test_delta_rule_backward_equals_the_recurrence(t, dk, dv, with_state):
+    "Two chunks and a partial one, head sizes that are not powers of two; a loss on the outputs and on the final state."
+    g = torch.Generator().manual_seed(t)
+    q, k = torch.randn(1, 2, t, dk, generator=g), F.normalize(torch.randn(1, 2, t, dk, generator=g), dim=-1)
+    v, beta = torch.randn(1, 2, t, dv, generator=g), torch.rand(1, 2, t, generator=g)
+    inputs = [q, k, v, beta] + ([torch.randn(1, 2, dk, dv, generator=g)] if with_state else [])
+    compare(lambda *a: delta_rule(*a, backend='triton'), delta_rule_recurrent, inputs)

@@ -149,7 +149,7 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, N, H, HKV,
 # %% ../../nbs/kernels/triton_flash.ipynb #76b35e29
 #| eval: false
 LOG2E = 1.4426950408889634
-TILES = dict(forward=(64, 64, 4, 3), backward=(64, 64, 4, 3))   # (BM, BN, num_warps, num_stages) on a GPU
+TILES = dict(forward=(64, 64, 4, 3), dkdv=(64, 64, 4, 3), dq=(64, 64, 4, 3))   # (BM, BN, num_warps, num_stages) on a GPU
 
 def _blocks(q, which: str = 'forward') -> tuple[dict, dict]:
     "Tile sizes and launch options of one pass: `TILES` on a GPU, the smallest legal tiles on CPU."
@@ -175,14 +175,15 @@ def attn_backward(q, k, v, o, lse, do, cu_seqlens, max_seqlen: int, causal: bool
     "Packed backward: dq (n, h, d), dk, dv (n, h_kv, d)."
     N, H, D = q.shape
     HKV = k.shape[1]
-    blocks, launch = _blocks(q, 'backward')
     do = do.contiguous()
     delta = (do.float() * o.float()).sum(-1).T.contiguous()                  # (h, n)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     n_seqs, BD = cu_seqlens.numel() - 1, max(16, triton.next_power_of_2(D))
     args = (scale * LOG2E, scale, N, H, HKV, D)
+    blocks, launch = _blocks(q, 'dkdv')
     _attn_bwd_dkdv[(triton.cdiv(max_seqlen, blocks['BN']), n_seqs * HKV)](
         q, k, v, do, lse, delta, dk, dv, cu_seqlens, *args, CAUSAL=causal, GROUP=H // HKV, BD=BD, **blocks, **launch)
+    blocks, launch = _blocks(q, 'dq')
     _attn_bwd_dq[(triton.cdiv(max_seqlen, blocks['BM']), n_seqs * H)](
         q, k, v, do, lse, delta, dq, cu_seqlens, *args, CAUSAL=causal, BD=BD, **blocks, **launch)
     return dq, dk, dv
