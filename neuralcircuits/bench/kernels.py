@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['time_ms', 'print_table', 'bench_kernels', 'check_kernels']
+__all__ = ['CHECK_BARS', 'ATTENTION_CANDIDATES', 'SCAN_CANDIDATES', 'time_ms', 'print_table', 'bench_kernels', 'check_kernels',
+           'tune_tiles']
 
 # %% ../../nbs/kernels/bench.ipynb #7603e3f7
 def time_ms(fn, device: torch.device, reps: int = 5) -> float:
@@ -57,59 +58,103 @@ def _cpu_rows(quick: bool) -> list[dict]:
     return rows + [_varlen_row(cpu, quick)]
 
 # %% ../../nbs/kernels/bench.ipynb #52af1ac1
-def _varlen_row(device: torch.device, quick: bool) -> dict:
+def _varlen_pair(device, dtype, t, m, layers, heads):
+    "The packed model and the padded baseline with the same weights."
     from neuralcircuits.zoo.mixers.varlen import VarlenLM, VarlenConfig
     from neuralcircuits.blocks import TransformerLM
-    gpu = device.type == 'cuda'
-    t, m, heads = (2048, 1024, 16) if gpu else (128 if quick else 512, 256, 4)
-    cfg = VarlenConfig(vocab_size=256, max_len=t, d_model=m, n_layers=4, n_heads=heads)
-    dtype = torch.bfloat16 if gpu else torch.float32
-    packed = VarlenLM(cfg).to(device, dtype).eval()
-    padded = TransformerLM(cfg).to(device, dtype).eval(); padded.load_state_dict(packed.state_dict())
-    if not gpu:   # the explicit attention path, like the packed model's CPU fallback
-        for module in padded.modules():
-            if hasattr(module, 'capture_weights'): module.capture_weights = True
+    cfg = VarlenConfig(vocab_size=256, max_len=t, d_model=m, n_layers=layers, n_heads=heads)
+    packed = VarlenLM(cfg).to(device, dtype)
+    padded = TransformerLM(cfg).to(device, dtype); padded.load_state_dict(packed.state_dict())
+    return packed, padded
+
+def _varlen_row(device: torch.device, quick: bool) -> dict:
+    t = 128 if quick else 512
+    packed, padded = _varlen_pair(device, torch.float32, t, 256, 4, 4)
+    for module in padded.modules():   # the explicit attention path, like the packed model's CPU fallback
+        if hasattr(module, 'capture_weights'): module.capture_weights = True
     lengths = torch.linspace(t / 8, t, 8).long()            # on the host, as a data loader gives them
     tokens = torch.randint(256, (8, t), device=device)
     with torch.no_grad():
-        return _row('varlen LM fwd', f'b=8 t<={t} lengths {t // 8}..{t}, 4 layers m={m}' + (' bf16' if gpu else ''),
-                    'packed (no padding)', 'padded baseline' + (' (SDPA)' if gpu else ' (eager attn)'),
-                    time_ms(lambda: packed(tokens, lengths), device, 3), time_ms(lambda: padded(tokens), device, 3))
+        return _row('varlen LM fwd', f'b=8 t<={t} lengths {t // 8}..{t}, 4 layers m=256', 'packed (no padding)',
+                    'padded baseline (eager attn)', time_ms(lambda: packed(tokens, lengths), device, 3),
+                    time_ms(lambda: padded(tokens), device, 3))
+
+def _cuda_graph(fn):
+    "`fn` (fixed inputs and shapes) captured once in a CUDA graph; calling the result replays it."
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3): fn()                              # compile the kernels, warm the allocator
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph): out = fn()
+    return lambda: (graph.replay(), out)[1]
+
+def _varlen_gpu_rows(device: torch.device) -> list[dict]:
+    from neuralcircuits.zoo.mixers.varlen import pack
+    bf16, rows = torch.bfloat16, []
+    packed, padded = _varlen_pair(device, bf16, 2048, 1024, 12, 16)
+    lengths = torch.randint(64, 2049, (16,), generator=torch.Generator().manual_seed(0))   # host, as a loader gives them
+    tokens = torch.randint(256, (16, 2048), device=device)
+    shape = f'b=16 lengths 64..2048 ({lengths.sum() / (16 * 2048):.0%} real), 12 layers m=1024 bf16'
+    with torch.no_grad():
+        rows.append(_row('varlen LM fwd', shape, 'packed (Triton)', 'padded (SDPA)', time_ms(lambda: packed(tokens, lengths), device),
+                         time_ms(lambda: padded(tokens), device), '>= 1.3x'))
+    rows.append(_row('varlen LM fwd+bwd', shape, 'packed (Triton)', 'padded (SDPA)',
+                     time_ms(lambda: packed(tokens, lengths).float().sum().backward(), device),
+                     time_ms(lambda: padded(tokens).float().sum().backward(), device)))
+    del packed, padded
+    packed, padded = _varlen_pair(device, bf16, 256, 256, 4, 4)
+    small = torch.linspace(32, 256, 8).long()
+    tokens = torch.randint(256, (8, 256), device=device)
+    packing = pack(small, 256, device)
+    flat = tokens.flatten()[packing.rows]
+    shape = 'b=8 lengths 32..256, 4 layers m=256 bf16'
+    with torch.no_grad():
+        eager = time_ms(lambda: packed.forward_packed(flat, packing), device)
+        rows.append(_row('varlen LM fwd (small)', shape, 'packed, eager', 'padded (SDPA)', eager, time_ms(lambda: padded(tokens), device)))
+        rows.append(_row('varlen LM fwd (small)', shape, 'packed, CUDA graph', 'packed, eager',
+                         time_ms(_cuda_graph(lambda: packed.forward_packed(flat, packing)), device), eager))
+    return rows
 
 # %% ../../nbs/kernels/bench.ipynb #dfb1647e
 def _compiled(fn):
     try: return torch.compile(fn)
     except Exception: return None
 
+def _fwd_bwd(fn, like):
+    "Forward and backward of `fn` with a fixed output gradient."
+    grad = torch.randn_like(like)
+    return lambda: fn().backward(grad)
+
 def _gpu_rows(device: torch.device) -> list[dict]:
-    from neuralcircuits.kernels import rms_norm, delta_rule, attention, depth_attention, sinkhorn
+    from neuralcircuits.kernels import rms_norm, attention
     from neuralcircuits.kernels.rmsnorm import rms_norm_reference
-    from neuralcircuits.kernels.deltarule import delta_rule_chunked
     from neuralcircuits.kernels.flash import attention_reference
-    from neuralcircuits.kernels.depth import depth_attention_reference
-    from neuralcircuits.kernels.logsinkhorn import sinkhorn_reference
+    from torch.nn.attention import sdpa_kernel, SDPBackend
     bf16, rows = torch.bfloat16, []
     x, w = torch.randn(8192, 4096, device=device, dtype=bf16), torch.ones(4096, device=device, dtype=bf16)
     ours = time_ms(lambda: rms_norm(x, w, backend='triton'), device)
     rows.append(_row('rms norm fwd', '8192 x 4096 bf16', 'triton', 'eager reference', ours, time_ms(lambda: rms_norm_reference(x, w), device)))
     compiled = _compiled(rms_norm_reference)
     if compiled: rows.append(_row('rms norm fwd', '8192 x 4096 bf16', 'triton', 'torch.compile', ours, time_ms(lambda: compiled(x, w), device), '>= 1x'))
+    def flash(q, k, v):   # SDPA's flash backend on (b, t, h, d) inputs; k, v repeated for grouped heads
+        group = q.shape[2] // k.shape[2]
+        k, v = k.repeat_interleave(group, 2), v.repeat_interleave(group, 2)
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True).transpose(1, 2)
     q, k, v = (torch.randn(4, 4096, 16, 64, device=device, dtype=bf16) for _ in range(3))
-    ours = time_ms(lambda: attention(q, k, v, backend='triton'), device)
-    qt, kt, vt = (y.transpose(1, 2) for y in (q, k, v))
-    from torch.nn.attention import sdpa_kernel, SDPBackend
-    def flash():
-        with sdpa_kernel(SDPBackend.FLASH_ATTENTION): return F.scaled_dot_product_attention(qt, kt, vt, is_causal=True)
-    rows.append(_row('attention fwd', 'b=4 t=4096 h=16 d=64 bf16', 'triton', 'SDPA flash', ours, time_ms(flash, device), '>= 0.8x'))
-    qg, kg, vg = (y.clone().requires_grad_() for y in (q, k, v))
-    def fwd_bwd(fn): return lambda: fn().backward(torch.ones_like(q))
-    rows.append(_row('attention fwd+bwd', 'b=4 t=4096 h=16 d=64 bf16', 'triton', 'SDPA flash',
-                     time_ms(fwd_bwd(lambda: attention(qg, kg, vg, backend='triton')), device),
-                     time_ms(fwd_bwd(lambda: F.scaled_dot_product_attention(qg.transpose(1, 2), kg.transpose(1, 2), vg.transpose(1, 2), is_causal=True).transpose(1, 2)), device)))
+    rows.append(_row('attention fwd', 'b=4 t=4096 h=16 d=64 bf16', 'triton', 'SDPA flash',
+                     time_ms(lambda: attention(q, k, v, backend='triton'), device), time_ms(lambda: flash(q, k, v), device), '>= 0.8x'))
+    for h_kv in (16, 4):
+        qg, kg, vg = (y.clone().requires_grad_() for y in (q, k[:, :, :h_kv], v[:, :, :h_kv]))
+        rows.append(_row('attention fwd+bwd', f'b=4 t=4096 h=16 h_kv={h_kv} d=64 bf16', 'triton', 'SDPA flash' + (' (k, v repeated)' if h_kv < 16 else ''),
+                         time_ms(_fwd_bwd(lambda: attention(qg, kg, vg, backend='triton'), q), device),
+                         time_ms(_fwd_bwd(lambda: flash(qg, kg, vg), q), device), '>= 1.0x' if h_kv == 16 else ''))
     qs, ks, vs = (torch.randn(2, 1024, 16, 64, device=device, dtype=bf16) for _ in range(3))
     rows.append(_row('attention fwd', 'b=2 t=1024 h=16 d=64 bf16', 'triton', 'eager reference',
                      time_ms(lambda: attention(qs, ks, vs, backend='triton'), device), time_ms(lambda: attention_reference(qs, ks, vs), device)))
-    return rows + _gpu_rows_linear(device) + [_varlen_row(device, False)]
+    return rows + _gpu_rows_linear(device) + _scan_gpu_rows(device) + _varlen_gpu_rows(device)
 
 # %% ../../nbs/kernels/bench.ipynb #b49d55d4
 def _gpu_rows_linear(device: torch.device) -> list[dict]:
@@ -117,17 +162,22 @@ def _gpu_rows_linear(device: torch.device) -> list[dict]:
     from neuralcircuits.kernels.deltarule import delta_rule_chunked
     from neuralcircuits.kernels.depth import depth_attention_reference
     from neuralcircuits.kernels.logsinkhorn import sinkhorn_reference
-    bf16, rows = torch.bfloat16, []
+    bf16, rows, shape = torch.bfloat16, [], 'b=4 h=16 t=4096 d=64 bf16'
     q, k, v, beta = _delta_inputs(4, 16, 4096, 64, device, bf16)
     ours = time_ms(lambda: delta_rule(q, k, v, beta, backend='triton'), device)
-    rows.append(_row('delta rule fwd', 'b=4 h=16 t=4096 d=64 bf16', 'triton', 'chunked torch (eager)', ours,
+    rows.append(_row('delta rule fwd', shape, 'triton', 'chunked torch (eager)', ours,
                      time_ms(lambda: delta_rule_chunked(q.float(), k.float(), v.float(), beta.float()), device)))
     if importlib.util.find_spec('fla') is not None:
         from fla.ops.delta_rule import chunk_delta_rule
         qf, kf, vf = (y.transpose(1, 2).contiguous() for y in (q, k, v))   # fla: (b, t, h, d)
         bf = beta.transpose(1, 2).contiguous()
-        rows.append(_row('delta rule fwd', 'b=4 h=16 t=4096 d=64 bf16', 'triton', 'fla chunk_delta_rule', ours,
+        rows.append(_row('delta rule fwd', shape, 'triton', 'fla chunk_delta_rule', ours,
                          time_ms(lambda: chunk_delta_rule(qf, kf, vf, bf, scale=64 ** -0.5), device), '>= 0.8x'))
+        ins, ins_f = [y.clone().requires_grad_() for y in (q, k, v, beta)], [y.clone().requires_grad_() for y in (qf, kf, vf, bf)]
+        rows.append(_row('delta rule fwd+bwd', shape, 'triton', 'fla chunk_delta_rule',
+                         time_ms(_fwd_bwd(lambda: delta_rule(*ins, backend='triton')[0], v), device),
+                         time_ms(_fwd_bwd(lambda: chunk_delta_rule(*ins_f, scale=64 ** -0.5)[0], vf), device), '>= 1.0x'))
+    else: print("fla (flash-linear-attention) is not installed: the delta rule rows against it are skipped")
     values, query = torch.randn(8, 8, 2048, 1024, device=device, dtype=bf16), torch.randn(1024, device=device, dtype=bf16)
     ours = time_ms(lambda: depth_attention(values, query, backend='triton'), device)
     rows.append(_row('depth attention fwd', 'n=8 b=8 t=2048 d=1024 bf16', 'triton', 'eager reference', ours,
@@ -142,6 +192,34 @@ def _gpu_rows_linear(device: torch.device) -> list[dict]:
     if compiled: rows.append(_row('sinkhorn fwd', '32768 x 4 x 4, 20 iters', 'triton', 'torch.compile', ours, time_ms(lambda: compiled(logits, 20), device)))
     return rows
 
+# %% ../../nbs/kernels/bench.ipynb #90b0e2dc
+def _scan_inputs(b, e, t, n, device, dtype):
+    g = torch.Generator(device='cpu').manual_seed(0)
+    u, delta = torch.randn(b, e, t, generator=g), F.softplus(torch.randn(b, e, t, generator=g) - 2)
+    A, B, C = -torch.rand(e, n, generator=g) * 8, torch.randn(b, t, n, generator=g), torch.randn(b, t, n, generator=g)
+    return u.to(device, dtype), delta.to(device, dtype), A.to(device), B.to(device, dtype), C.to(device, dtype)
+
+def _scan_gpu_rows(device: torch.device) -> list[dict]:
+    from neuralcircuits.kernels import selective_scan, selective_scan_reference
+    from neuralcircuits.zoo.mixers.mamba import selective_scan as chunked_torch
+    b, e, t, n = 2, 1536, 2048, 16
+    shape = f'b={b} e={e} t={t} n={n} bf16'
+    ins = [x.requires_grad_() for x in _scan_inputs(b, e, t, n, device, torch.bfloat16)]
+    like = ins[0]
+    ours = time_ms(_fwd_bwd(lambda: selective_scan(*ins, backend='triton')[0], like), device)
+    rows = [_row('selective scan fwd+bwd', shape, 'triton', 'recurrence (torch)', ours,
+                 time_ms(_fwd_bwd(lambda: selective_scan_reference(*ins)[0], like), device)),
+            _row('selective scan fwd+bwd', shape, 'triton', 'mamba chunked torch (C=64)', ours,
+                 time_ms(_fwd_bwd(lambda: chunked_torch(*ins)[0], like), device))]
+    if importlib.util.find_spec('mamba_ssm') is not None:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+        u, delta, A, B, C = ins   # mamba_ssm: B, C (b, n, t)
+        Bt, Ct = (x.detach().transpose(1, 2).contiguous().requires_grad_() for x in (B, C))
+        rows.append(_row('selective scan fwd+bwd', shape, 'triton', 'mamba_ssm selective_scan_fn', ours,
+                         time_ms(_fwd_bwd(lambda: selective_scan_fn(u, delta, A, Bt, Ct), like), device)))
+    else: print("mamba_ssm is not installed: the selective scan row against its CUDA kernel is skipped")
+    return rows
+
 # %% ../../nbs/kernels/bench.ipynb #4c548fcf
 def print_table(rows: list[dict]):
     "Print benchmark rows as an aligned text table."
@@ -151,14 +229,19 @@ def print_table(rows: list[dict]):
     for r in rows: print('  '.join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
 
 def _versions() -> str:
-    "The versions the timings depend on: torch, and triton and flash-linear-attention when installed."
+    "The versions the timings depend on: torch, and triton, flash-linear-attention and mamba_ssm when installed."
     from importlib.metadata import version, PackageNotFoundError
     found = [f'torch {torch.__version__}']
-    for label, packages in (('triton', ['triton']), ('fla', ['fla-core', 'flash-linear-attention'])):
+    for label, packages in (('triton', ['triton']), ('fla', ['fla-core', 'flash-linear-attention']), ('mamba_ssm', ['mamba-ssm', 'mamba_ssm'])):
         for package in packages:
             try: found.append(f'{label} {version(package)}'); break
             except PackageNotFoundError: pass
     return ', '.join(found)
+
+def _tiles() -> str:
+    "The GPU tiles in force (see `tune_tiles`)."
+    import neuralcircuits.kernels.triton_flash as flash, neuralcircuits.kernels.triton_scan as scan
+    return f"attention tiles {flash.TILES}, scan tiles {scan.TILES}"
 
 def bench_kernels(device: str | torch.device | None = None, quick: bool = False) -> list[dict]:
     "Time each kernel against its peers on `device` (CUDA when available); print one table, return its rows."
@@ -167,11 +250,14 @@ def bench_kernels(device: str | torch.device | None = None, quick: bool = False)
     rows = _gpu_rows(device) if device.type == 'cuda' else _cpu_rows(quick)
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else f'CPU ({torch.get_num_threads()} threads)'
     print(f"kernels on {name}, {_versions()} (speedup = peer_ms / ours_ms)")
+    if device.type == 'cuda': print(_tiles())
     print_table(rows)
     return rows
 
 # %% ../../nbs/kernels/bench.ipynb #9fc95f6d
 def _rel(a, b) -> float: return ((a.float() - b.float()).norm() / b.float().norm().clamp_min(1e-12)).item()
+
+CHECK_BARS = {'interpreter': (1e-5, 1e-4), 'float32': (1e-2, 1e-2), 'bfloat16': (3e-2, 5e-2)}   # (outputs, gradients)
 
 def _errors(name, ours, ref, inputs, dtype):
     "Relative errors of outputs and input gradients of ours (on `dtype` inputs) against ref (fp32 inputs)."
@@ -189,8 +275,9 @@ def _errors(name, ours, ref, inputs, dtype):
 
 # %% ../../nbs/kernels/bench.ipynb #346a82d8
 def check_kernels(device: str | torch.device | None = None, dtype: torch.dtype = torch.bfloat16) -> list[dict]:
-    "Compare every Triton kernel with its reference on `device`; print and return the relative errors."
-    from neuralcircuits.kernels import rms_norm, delta_rule, attention, depth_attention, sinkhorn, lengths_to_cu_seqlens
+    "Compare every Triton kernel with its reference on `device`; print the relative errors, raise past `CHECK_BARS`, return them."
+    from neuralcircuits.kernels import (rms_norm, delta_rule, attention, depth_attention, sinkhorn, selective_scan,
+                                        selective_scan_reference, lengths_to_cu_seqlens)
     from neuralcircuits.kernels.deltarule import delta_rule_chunked
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     small = device.type == 'cpu'   # the interpreter: tiny shapes
@@ -202,16 +289,59 @@ def check_kernels(device: str | torch.device | None = None, dtype: torch.dtype =
     q, k, v, beta = _delta_inputs(2, 2, t, d, device)
     rows.append(_errors('delta_rule', lambda *a: delta_rule(*a, backend='triton'), lambda *a: delta_rule_chunked(*a),
                         [q, k, v, beta, r(2, 2, d, d)], dtype))
-    rows.append(_errors('attention', lambda q, k, v: attention(q, k, v, backend='triton'), lambda q, k, v: attention(q, k, v, backend='torch'),
-                        [r(2, t, 4, d), r(2, t, 2, d), r(2, t, 2, d)], dtype))
+    for causal in (True, False):
+        rows.append(_errors('attention' + ('' if causal else ' non-causal'), lambda q, k, v: attention(q, k, v, causal=causal, backend='triton'),
+                            lambda q, k, v: attention(q, k, v, causal=causal, backend='torch'), [r(2, t, 4, d), r(2, t, 2, d), r(2, t, 2, d)], dtype))
     cu = lengths_to_cu_seqlens([t // 3, 1, t]).to(device)
-    n = int(cu[-1])
-    rows.append(_errors('attention varlen', lambda q, k, v: attention(q, k, v, cu, backend='triton'),
+    n = t // 3 + 1 + t
+    rows.append(_errors('attention varlen', lambda q, k, v: attention(q, k, v, cu, max_seqlen=t, backend='triton'),
                         lambda q, k, v: attention(q, k, v, cu, backend='torch'), [r(n, 4, d), r(n, 1, d), r(n, 1, d)], dtype))
     rows.append(_errors('depth_attention', lambda v, w: depth_attention(v, w, backend='triton'),
                         lambda v, w: depth_attention(v, w, backend='torch'), [r(5, 2, t, 4 * d), r(4 * d)], dtype))
     rows.append(_errors('sinkhorn', lambda x: sinkhorn(x, 20, backend='triton'), lambda x: sinkhorn(x, 20, backend='torch'),
                         [r(t, 4, 4)], torch.float32))
+    rows.append(_errors('selective_scan', lambda *a: selective_scan(*a, backend='triton'), selective_scan_reference,
+                        list(_scan_inputs(2, 12 if small else 256, t, 4 if small else 16, device, torch.float32)), dtype))
     print(f"Triton vs reference on {device} (relative errors; reference in fp32)")
-    for row in rows: print(f"  {row['kernel']:<18} {row['dtype']:<9} out {row['out_err']:.1e}  grad {row['grad_err']:.1e}")
+    for row in rows: print(f"  {row['kernel']:<22} {row['dtype']:<9} out {row['out_err']:.1e}  grad {row['grad_err']:.1e}")
+    bar_out, bar_grad = CHECK_BARS['interpreter' if small else str(dtype).replace('torch.', '')]
+    wrong = [row['kernel'] for row in rows if not (row['out_err'] < bar_out and row['grad_err'] < bar_grad)]
+    if wrong: raise AssertionError(f"{', '.join(wrong)} past the bars (outputs {bar_out:.0e}, gradients {bar_grad:.0e}) on {device}")
     return rows
+
+# %% ../../nbs/kernels/bench.ipynb #9c5e5e73
+ATTENTION_CANDIDATES = {'dkdv': [(64, 64, 4, 3), (32, 128, 4, 3), (64, 128, 8, 2), (128, 64, 8, 2), (32, 64, 4, 3)],
+                        'dq': [(64, 64, 4, 3), (128, 32, 4, 3), (128, 64, 8, 2), (64, 32, 4, 3)]}
+SCAN_CANDIDATES = [(32, 32, 4), (64, 16, 4), (16, 64, 4), (32, 64, 8), (64, 32, 8), (16, 32, 2)]
+
+def _fastest(set_tile, candidates, fn, device) -> tuple:
+    "Time `fn` with each candidate tile set; keep and return the fastest."
+    times = {}
+    for tile in candidates:
+        set_tile(tile)
+        try: times[tile] = time_ms(fn, device)
+        except Exception as error: print(f"  tile {tile} skipped: {type(error).__name__}")   # e.g. out of shared memory
+    best = min(times, key=times.get)
+    set_tile(best)
+    print('  ' + ', '.join(f"{tile}: {ms:.3f} ms" for tile, ms in times.items()) + f" -> {best}")
+    return best
+
+def tune_tiles(device: str | torch.device | None = None) -> dict:
+    "Time candidate tiles of the attention backward and the selective scan on a GPU; keep the fastest in TILES and return them."
+    import neuralcircuits.kernels.triton_flash as flash, neuralcircuits.kernels.triton_scan as scan
+    from neuralcircuits.kernels import attention, selective_scan
+    device = torch.device(device or 'cuda')
+    q, k, v = (torch.randn(4, 4096, 16, 64, device=device, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    o = attention(q, k, v, backend='triton')
+    do = torch.randn_like(o)
+    chosen = {}
+    for kernel, candidates in ATTENTION_CANDIDATES.items():
+        print(f"attention backward, {kernel} tiles (BM, BN, warps, stages):")
+        chosen[f'attention {kernel}'] = _fastest(lambda tile: flash.TILES.__setitem__(kernel, tile), candidates,
+                                                 lambda: torch.autograd.grad(o, (q, k, v), do, retain_graph=True), device)
+    ins = [x.requires_grad_() for x in _scan_inputs(2, 1536, 2048, 16, device, torch.bfloat16)]
+    y = torch.randn_like(ins[0])
+    print("selective scan fwd+bwd, tiles (BT, BE, warps):")
+    def set_scan(tile): scan.TILES = tile
+    chosen['scan'] = _fastest(set_scan, SCAN_CANDIDATES, lambda: selective_scan(*ins, backend='triton')[0].backward(y), device)
+    return chosen
