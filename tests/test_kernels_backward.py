@@ -94,7 +94,7 @@ def test_mamba_with_the_kernel_equals_its_chunked_form():
     import neuralcircuits.kernels as K
     from neuralcircuits import zoo
     from neuralcircuits.zoo.mixers.mamba import MambaMixer
-    model, x = zoo.tiny('mamba')
+    model, x = zoo.tiny('mamba', n_layers=1, d_model=16)    # e = 32 channels: 4 blocks of 8, 24 tokens: 2 chunks
     def run(form):
         MambaMixer.form = form
         try:

@@ -312,7 +312,7 @@ def check_kernels(device: str | torch.device | None = None, dtype: torch.dtype =
 # %% ../../nbs/kernels/bench.ipynb #9c5e5e73
 ATTENTION_CANDIDATES = {'dkdv': [(64, 64, 4, 3), (32, 128, 4, 3), (64, 128, 8, 2), (128, 64, 8, 2), (32, 64, 4, 3)],
                         'dq': [(64, 64, 4, 3), (128, 32, 4, 3), (128, 64, 8, 2), (64, 32, 4, 3)]}
-SCAN_CANDIDATES = [(32, 32, 4), (64, 16, 4), (16, 64, 4), (32, 64, 8), (64, 32, 8), (16, 32, 2)]
+SCAN_CANDIDATES = [(16, 16, 4), (16, 32, 4), (32, 16, 4), (8, 32, 4), (16, 16, 2), (32, 32, 8)]
 
 def _fastest(set_tile, candidates, fn, device) -> tuple:
     "Time `fn` with each candidate tile set; keep and return the fastest."

@@ -97,7 +97,7 @@ def _scan_bwd(U, DELTA, A, B, C, STATES, DY, DHT, DU, DDELTA, DA, DB, DC, DH0, T
 
 # %% ../../nbs/kernels/triton_scan.ipynb #27402828
 #| eval: false
-TILES = (32, 32, 4)   # (BT, BE, num_warps) on a GPU
+TILES = (16, 16, 4)   # (BT, BE, num_warps) on a GPU
 
 def _blocks(u, n: int) -> tuple[dict, dict]:
     "Chunk, channel block and state block of both kernels, and the launch options."
