@@ -170,3 +170,22 @@ def test_delta_rule_backward_equals_the_recurrence(t, dk, dv, with_state):
     v, beta = torch.randn(1, 2, t, dv, generator=g), torch.rand(1, 2, t, generator=g)
     inputs = [q, k, v, beta] + ([torch.randn(1, 2, dk, dv, generator=g)] if with_state else [])
     compare(lambda *a: delta_rule(*a, backend='triton'), delta_rule_recurrent, inputs)
+
+# The GPU sweep (`tune_tiles`) may pick tiles whose query and key blocks differ; the block logic (which blocks cross
+# the diagonal, where the sequence ends, how chunks hand the state over) must hold for them too.
+@pytest.mark.parametrize('tiles', [dict(forward=(16, 32), dkdv=(16, 32), dq=(32, 16)), dict(forward=(32, 16), dkdv=(32, 16), dq=(16, 32))])
+@pytest.mark.parametrize('causal', [True, False])
+def test_attention_with_unequal_tiles(monkeypatch, tiles, causal):
+    import neuralcircuits.kernels.triton_flash as tf
+    monkeypatch.setattr(tf, '_blocks', lambda q, which='forward': (dict(BM=tiles[which][0], BN=tiles[which][1]), {}))
+    cu = lengths_to_cu_seqlens([5, 40, 1])                     # 40: one 32-block and a part
+    g = torch.Generator().manual_seed(0)
+    q, k, v = torch.randn(46, 2, 16, generator=g), torch.randn(46, 1, 16, generator=g), torch.randn(46, 1, 16, generator=g)
+    compare(lambda q, k, v: attention(q, k, v, cu, causal=causal, max_seqlen=40, backend='triton'),
+            lambda q, k, v: attention_reference(q, k, v, cu, causal=causal), [q, k, v])
+
+@pytest.mark.parametrize('bt,be', [(8, 16), (32, 4)])
+def test_selective_scan_with_other_tiles(monkeypatch, bt, be):
+    import neuralcircuits.kernels.triton_scan as ts
+    monkeypatch.setattr(ts, '_blocks', lambda u, n: (dict(BT=bt, BE=be, BN=max(2, 1 << (n - 1).bit_length())), {}))
+    compare(lambda *a: selective_scan(*a, backend='triton'), selective_scan_reference, scan_inputs(1, 12, 37, 3, seed=4))
