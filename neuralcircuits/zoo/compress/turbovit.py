@@ -133,10 +133,11 @@ class TurboViTConfig(Config):
 
     def unit_tokens(self, stage: int) -> int:
         "Tokens of one mask unit in `stage` (after its pooling)."
-        return max(self.mask_unit // 2 ** stage, 0) ** 2
+        return (self.mask_unit // 2 ** stage) ** 2
 
     def check(self):
         n = len(self.depths)
+        self.require(n >= 1, 'depths', "needs at least one stage")
         for f in ('widths', 'heads', 'local'):
             self.require(len(getattr(self, f)) == n, f, f"needs one entry per stage ({n}, as depths)")
         for f in ('depths', 'widths', 'heads'):
@@ -183,7 +184,6 @@ class TurboViT(nn.Module):
             kind = j - 1 if pool else j
             blocks.append(StageBlock(cfg.widths[j - 1] if pool else cfg.widths[j], cfg.widths[j], cfg.heads[j], cfg.mlp_ratio,
                                      cfg.unit_tokens(j), cfg.local[kind], pool))
-        unit = cfg.unit_tokens(j)
         return Stage(blocks, Axes(t=(cfg.side // 2 ** j) ** 2, m=cfg.widths[j], h=cfg.heads[j], k=cfg.widths[j] // cfg.heads[j],
                                   f=cfg.mlp_ratio * cfg.widths[j]))
 
