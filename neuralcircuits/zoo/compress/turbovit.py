@@ -58,7 +58,7 @@ def q_pool(x: torch.Tensor) -> torch.Tensor:
     "2x2 max pooling of unrolled tokens (b, t, m) -> (b, t/4, m): the max over the outermost 2x2 offsets."
     return name(name(x.unflatten(1, (4, -1)), 'b p t m').amax(1), 'b t m')
 
-# %% ../../../nbs/zoo/compress/turbovit.ipynb #5ace5fba
+# %% ../../../nbs/zoo/compress/turbovit.ipynb #72e5ecaa
 class MaskUnitAttention(nn.Module):
     "Attention inside each mask unit (or over all tokens), the queries max-pooled 2x2 at a stage transition."
     def __init__(self, d_in: int, d_out: int, n_heads: int, unit: int, local: bool, pool: bool):
@@ -107,7 +107,7 @@ class Stage(nn.Module):
         for block in self.blocks: x = block(x)
         return x
 
-# %% ../../../nbs/zoo/compress/turbovit.ipynb #c534fd78
+# %% ../../../nbs/zoo/compress/turbovit.ipynb #8c55cdf3
 def _pow2(n: int) -> bool: return n >= 1 and n & (n - 1) == 0
 
 @dataclass
@@ -156,7 +156,7 @@ class TurboViTConfig(Config):
             self.require(not loc or self.mask_unit >= 2 ** finest, 'local',
                          f"mask-unit attention in stage {j} needs mask_unit >= {2 ** finest} (a unit of at least one token after pooling)")
 
-# %% ../../../nbs/zoo/compress/turbovit.ipynb #1e134d4b
+# %% ../../../nbs/zoo/compress/turbovit.ipynb #785f4a67
 turbovit_paper = Paper('TurboViT: Generating Fast Vision Transformers via Generative Architecture Search', '2308.11421', 2023,
                        'Wong, Abbasi, Nair')
 turbovit_tiny = TurboViTConfig(image_size=16, patch_size=2, channels=1, n_classes=10, depths=(1, 2, 1), widths=(16, 24, 40),
@@ -196,7 +196,7 @@ class TurboViT(nn.Module):
         for stage in self.stages: x = stage(x)
         return name(self.head(self.norm(name(x.mean(1), 'b m'))), 'b n')             # no class token: mean pool
 
-# %% ../../../nbs/zoo/compress/turbovit.ipynb #9660077c
+# %% ../../../nbs/zoo/compress/turbovit.ipynb #92d1128a
 def flops(model: nn.Module, x: torch.Tensor) -> int:
     "FLOPs of one forward of `model` on `x` by `FlopCounterMode` (2 per multiply-add), attention counted by its maths kernel."
     from torch.nn.attention import sdpa_kernel, SDPBackend
@@ -216,7 +216,7 @@ def digits16(size: int = 16) -> Classification:
     (xt, yt), (xv, yv) = d.split['train'], d.split['val']
     return Classification(f'digits{size}', up(xt), yt, up(xv), yv, 10, dict(channels=1, image_size=size))
 
-# %% ../../../nbs/zoo/compress/turbovit.ipynb #1430bba2
+# %% ../../../nbs/zoo/compress/turbovit.ipynb #32a0b7db
 @dataclass(frozen=True)
 class SearchSpace:
     "The choices of our search: per stage a depth, width, head count and attention kind, and one mask-unit size."
@@ -316,7 +316,7 @@ class Evaluations:
     def result(self, method: str) -> SearchResult:
         return SearchResult(method, self.cap, list(self.designs), pareto_front(self.designs), len(self.designs))
 
-# %% ../../../nbs/zoo/compress/turbovit.ipynb #55b4ab7d
+# %% ../../../nbs/zoo/compress/turbovit.ipynb #26debf19
 def nsga2_search(score: Callable, cap: int, n_evals: int = 40, pop_size: int = 10, space: SearchSpace = SearchSpace(),
                  seed: int = 0, max_generations: int = 100) -> SearchResult:
     "NSGA-II (pymoo) over `space`: maximise `score(cfg)`, minimise FLOPs, subject to FLOPs <= `cap`; stops after `n_evals` trained designs."
