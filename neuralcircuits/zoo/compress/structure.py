@@ -18,8 +18,8 @@ from ...blocks.vit import ViTConfig, ViT
 from ...configs import require_type
 
 # %% auto #0
-__all__ = ['SlimViTConfig', 'SlimAttention', 'Shift', 'SlimBlock', 'SlimViT', 'Masks', 'masked_norm', 'masked_forward', 'rebuild',
-           'macs', 'structure_macs', 'count_macs']
+__all__ = ['SlimViTConfig', 'SlimAttention', 'Shift', 'SlimBlock', 'SlimViT', 'Masks', 'masked_norm', 'masked_blocks',
+           'masked_forward', 'rebuild', 'macs', 'structure_macs', 'count_macs', 'magnitude_scores', 'random_scores']
 
 # %% ../../../nbs/zoo/compress/structure.ipynb #d63f3580
 @dataclass
@@ -84,13 +84,13 @@ class SlimViT(ViT):
 
     def make_block(self, i: int) -> nn.Module: return SlimBlock(self.cfg, i)
 
-# %% ../../../nbs/zoo/compress/structure.ipynb #3cd04eca
+# %% ../../../nbs/zoo/compress/structure.ipynb #0893effd
 @dataclass
 class Masks:
     "0/1 gates of a ViT's structures: heads (L, h), MLP neurons (L, f), embedding dims (m,)."
-    heads: torch.Tensor
-    neurons: torch.Tensor
-    embed: torch.Tensor
+    heads: torch.Tensor      # (L, h), or (L, b, h): a mask per image
+    neurons: torch.Tensor    # (L, f), or (L, b, f)
+    embed: torch.Tensor      # (m,)
 
     @classmethod
     def full(cls, model: ViT) -> Masks:
@@ -105,7 +105,7 @@ class Masks:
         return dict(block_heads=tuple(int(v) for v in self.heads.sum(1)), block_mlp=tuple(int(v) for v in self.neurons.sum(1)),
                     d_model=int(self.embed.sum()))
 
-# %% ../../../nbs/zoo/compress/structure.ipynb #2b3c9f01
+# %% ../../../nbs/zoo/compress/structure.ipynb #1a399783
 def masked_norm(norm: nn.Module, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     "LayerNorm over the kept channels e only (the smaller model's LayerNorm), zero on the removed ones."
     mu = (x * e).sum(-1, keepdim=True) / e.sum()                   # mean over kept m
@@ -113,20 +113,23 @@ def masked_norm(norm: nn.Module, x: torch.Tensor, e: torch.Tensor) -> torch.Tens
     var = xc.pow(2).sum(-1, keepdim=True) / e.sum()                # biased variance over kept m
     return (xc * torch.rsqrt(var + norm.eps) * norm.weight + norm.bias) * e
 
-def masked_forward(model: ViT, images: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    "Logits (b, n) of `model` with `masks` applied, and every block's output (b, t, m)."
+def masked_blocks(model: ViT, x: torch.Tensor, masks: Masks, start: int = 0) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    "Blocks start.. of `model` with `masks` on the stream x (b, t, m) entering block `start`: logits (b, n) and each block's output."
     e, outs = masks.embed, []
-    x = model.embed_images(images) * e                                           # (b, t, m)
-    for block, hm, nm in zip(model.blocks, masks.heads, masks.neurons):
+    for block, hm, nm in zip(model.blocks[start:], masks.heads[start:], masks.neurons[start:]):
         a, mlp = block.attn.branch, block.mlp.branch
         b, t, _ = x.shape
         q, k, v = a.qkv(masked_norm(block.attn.norm, x, e)).view(b, t, 3, a.n_heads, a.d_head).permute(2, 0, 3, 1, 4)  # (b, h, t, k) each
-        o = F.scaled_dot_product_attention(q, k, v) * hm[:, None, None]          # head gate h_{l,j}
+        o = F.scaled_dot_product_attention(q, k, v) * hm[..., None, None]        # head gate h_{l,j}: (h, 1, 1) or (b, h, 1, 1)
         x = x + a.out(o.transpose(1, 2).reshape(b, t, -1)) * e
-        u = mlp.act(mlp.up(masked_norm(block.mlp.norm, x, e))) * nm              # neuron gate n_{l,u}, (b, t, f)
+        u = mlp.act(mlp.up(masked_norm(block.mlp.norm, x, e))) * nm.unsqueeze(-2)   # neuron gate n_{l,u}, (b, t, f)
         x = x + mlp.down(u) * e
         outs.append(x)
     return model.head(masked_norm(model.norm, x[:, 0], e)), outs
+
+def masked_forward(model: ViT, images: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    "Logits (b, n) of `model` with `masks` applied, and every block's output (b, t, m)."
+    return masked_blocks(model, model.embed_images(images) * masks.embed, masks)
 
 # %% ../../../nbs/zoo/compress/structure.ipynb #bd3ec8a8
 def _kept(mask: torch.Tensor) -> torch.Tensor: return mask.nonzero().flatten()
@@ -160,7 +163,7 @@ def rebuild(model: ViT, masks: Masks) -> SlimViT:
     slim.head.weight.copy_(model.head.weight[:, c]); slim.head.bias.copy_(model.head.bias)
     return slim
 
-# %% ../../../nbs/zoo/compress/structure.ipynb #8c4b97a1
+# %% ../../../nbs/zoo/compress/structure.ipynb #c6e513ac
 @contextlib.contextmanager
 def _explicit_attention(model: nn.Module):
     "Attention on its explicit path (matrix products the FLOP counter sees) inside the block."
@@ -179,15 +182,34 @@ def macs(model: ViT) -> int:
     with _explicit_attention(model), FlopCounterMode(display=False) as counter: model(x)   # (no_grad breaks its module tracker)
     return counter.get_total_flops() // 2
 
-def structure_macs(cfg: ViTConfig) -> dict:
-    "OPTIN's MAC count per head and per neuron, and the fixed rest (patch embedding, classifier), for `cfg`."
-    n, d, dk = cfg.n_patches + 1, cfg.d_model, cfg.d_head
+def structure_macs(cfg: ViTConfig, d_model: int | None = None) -> dict:
+    "OPTIN's MAC count per head and per neuron, and the fixed rest (patch embedding, classifier), on an embedding of `d_model` (default: cfg's)."
+    n, d, dk = cfg.n_patches + 1, d_model or cfg.d_model, cfg.d_head
     return dict(head=3 * n * d * dk + 2 * n * n * dk + n * dk * d, neuron=2 * n * d,
                 fixed=cfg.n_patches * cfg.channels * cfg.patch_size ** 2 * d + d * cfg.n_classes)
 
 def count_macs(cfg: ViTConfig, masks: Masks | None = None) -> int:
-    "MACs of one image by the formula, with `masks` applied (embedding width kept as `cfg` has it)."
-    s = structure_macs(cfg)
-    heads = masks.heads.sum() if masks is not None else cfg.n_layers * cfg.n_heads
-    neurons = masks.neurons.sum() if masks is not None else cfg.n_layers * cfg.mlp_width
-    return int(s['fixed'] + heads * s['head'] + neurons * s['neuron'])
+    "MACs of one image by the formula, with `masks` applied (default: the whole model)."
+    masks = masks or Masks(torch.ones(cfg.n_layers, cfg.n_heads), torch.ones(cfg.n_layers, cfg.mlp_width), torch.ones(cfg.d_model))
+    s = structure_macs(cfg, int(masks.embed.sum()))
+    return int(s['fixed'] + masks.heads.sum() * s['head'] + masks.neurons.sum() * s['neuron'])
+
+# %% ../../../nbs/zoo/compress/structure.ipynb #ec36f505
+@torch.no_grad()
+def magnitude_scores(model: ViT) -> Masks:
+    "The L2 norm of each head's, neuron's and embedding dim's weights."
+    cfg = require_type(model, ViT, 'model', 'a neuralcircuits ViT').cfg
+    h, dk, sq = cfg.n_heads, cfg.d_head, lambda w: w.pow(2)
+    heads, neurons, embed = [], [], sq(model.patches.proj.weight).sum(1) + sq(model.head.weight).sum(0)
+    for b in model.blocks:
+        a, m = b.attn.branch, b.mlp.branch
+        rows = sq(a.qkv.weight).sum(1).view(3, h, dk).sum((0, 2))               # (h,): Q, K, V rows of each head
+        heads.append(rows + sq(a.out.weight).sum(0).view(h, dk).sum(1))          # + its W_O columns
+        neurons.append(sq(m.up.weight).sum(1) + sq(m.down.weight).sum(0))       # (f,)
+        embed = embed + sq(a.qkv.weight).sum(0) + sq(a.out.weight).sum(1) + sq(m.up.weight).sum(0) + sq(m.down.weight).sum(1)
+    return Masks(torch.stack(heads).sqrt(), torch.stack(neurons).sqrt(), embed.sqrt())
+
+def random_scores(model: ViT, seed: int = 0) -> Masks:
+    "Uniform random scores, one per structure."
+    g, full = torch.Generator().manual_seed(seed), Masks.full(model)
+    return Masks(*(torch.rand(v.shape, generator=g) for v in (full.heads, full.neurons, full.embed)))
