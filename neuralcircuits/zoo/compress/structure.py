@@ -19,7 +19,8 @@ from ...configs import require_type
 
 # %% auto #0
 __all__ = ['SlimViTConfig', 'SlimAttention', 'Shift', 'SlimBlock', 'SlimViT', 'Masks', 'masked_norm', 'masked_blocks',
-           'masked_forward', 'rebuild', 'macs', 'structure_macs', 'count_macs', 'magnitude_scores', 'random_scores']
+           'masked_forward', 'rebuild', 'macs', 'structure_macs', 'count_macs', 'per_structure', 'magnitude_scores',
+           'random_scores']
 
 # %% ../../../nbs/zoo/compress/structure.ipynb #d63f3580
 @dataclass
@@ -194,20 +195,30 @@ def count_macs(cfg: ViTConfig, masks: Masks | None = None) -> int:
     s = structure_macs(cfg, int(masks.embed.sum()))
     return int(s['fixed'] + masks.heads.sum() * s['head'] + masks.neurons.sum() * s['neuron'])
 
-# %% ../../../nbs/zoo/compress/structure.ipynb #ec36f505
+# %% ../../../nbs/zoo/compress/structure.ipynb #22aaa610
+def per_structure(model: ViT, value) -> Masks:
+    "Sum of value(p) (per entry) over each head's, neuron's and embedding dim's own parameters."
+    cfg = require_type(model, ViT, 'model', 'a neuralcircuits ViT').cfg
+    h, dk, m, v = cfg.n_heads, cfg.d_head, cfg.d_model, value
+    norm = lambda n: v(n.weight) + v(n.bias)
+    embed = v(model.patches.proj.weight).sum(1) + v(model.patches.proj.bias) + v(model.cls).reshape(-1, m).sum(0)
+    embed = embed + v(model.pos.weight).sum(0) + norm(model.norm) + v(model.head.weight).sum(0)
+    heads, neurons = [], []
+    for b in model.blocks:
+        a, f = b.attn.branch, b.mlp.branch
+        qkv = v(a.qkv.weight).sum(1) + v(a.qkv.bias)                                   # (3 h k,)
+        heads.append(qkv.view(3, h, dk).sum((0, 2)) + v(a.out.weight).sum(0).view(h, dk).sum(1))   # (h,)
+        neurons.append(v(f.up.weight).sum(1) + v(f.up.bias) + v(f.down.weight).sum(0))             # (f,)
+        embed = embed + norm(b.attn.norm) + v(a.qkv.weight).sum(0) + v(a.out.weight).sum(1) + v(a.out.bias)
+        embed = embed + norm(b.mlp.norm) + v(f.up.weight).sum(0) + v(f.down.weight).sum(1) + v(f.down.bias)
+    return Masks(torch.stack(heads), torch.stack(neurons), embed)
+
+# %% ../../../nbs/zoo/compress/structure.ipynb #b7ed6524
 @torch.no_grad()
 def magnitude_scores(model: ViT) -> Masks:
-    "The L2 norm of each head's, neuron's and embedding dim's weights."
-    cfg = require_type(model, ViT, 'model', 'a neuralcircuits ViT').cfg
-    h, dk, sq = cfg.n_heads, cfg.d_head, lambda w: w.pow(2)
-    heads, neurons, embed = [], [], sq(model.patches.proj.weight).sum(1) + sq(model.head.weight).sum(0)
-    for b in model.blocks:
-        a, m = b.attn.branch, b.mlp.branch
-        rows = sq(a.qkv.weight).sum(1).view(3, h, dk).sum((0, 2))               # (h,): Q, K, V rows of each head
-        heads.append(rows + sq(a.out.weight).sum(0).view(h, dk).sum(1))          # + its W_O columns
-        neurons.append(sq(m.up.weight).sum(1) + sq(m.down.weight).sum(0))       # (f,)
-        embed = embed + sq(a.qkv.weight).sum(0) + sq(a.out.weight).sum(1) + sq(m.up.weight).sum(0) + sq(m.down.weight).sum(1)
-    return Masks(torch.stack(heads).sqrt(), torch.stack(neurons).sqrt(), embed.sqrt())
+    "The L2 norm of each head's, neuron's and embedding dim's own parameters."
+    s = per_structure(model, lambda p: p.pow(2))
+    return Masks(s.heads.sqrt(), s.neurons.sqrt(), s.embed.sqrt())
 
 def random_scores(model: ViT, seed: int = 0) -> Masks:
     "Uniform random scores, one per structure."
