@@ -1,5 +1,4 @@
 "Claims of P12 (KV-Direct's 20-turn conversation), P25 (the long-context harness and its Hugging Face peers) and P44 (RxT on the recall task)."
-import importlib.util
 import pytest, torch
 from neuralcircuits import zoo
 from neuralcircuits.blocks import TransformerConfig, TransformerLM, kv_caching
@@ -7,7 +6,7 @@ from neuralcircuits.bench import long_context as lc
 from neuralcircuits.zoo.mixers.kv_direct import converse, residual_checkpointing, stack_input_checkpointing, window_caching
 from neuralcircuits.zoo.mixers.rxt import ASK, SET, RxT, RxTConfig, lookup_answers, recall_conversations, recall_vocab
 
-HAS_TRANSFORMERS = importlib.util.find_spec('transformers') is not None
+HAS_TRANSFORMERS = lc.hf_available()   # transformers >= 5 (the `cache=` API the harness decodes with)
 
 
 # P44: the recall task and tokens per turn
@@ -121,7 +120,7 @@ def test_long_context_plot_and_crossover():
     assert list(fig.data[0].x) == [256, 1024, 4096]
 
 
-@pytest.mark.skipif(not HAS_TRANSFORMERS, reason='Hugging Face transformers is not installed')
+@pytest.mark.skipif(not HAS_TRANSFORMERS, reason='Hugging Face transformers >= 5 is not installed')
 @pytest.mark.parametrize('key', list(lc.HF_PEERS))
 def test_hf_peer_decodes_with_its_cache_as_the_full_forward(key):
     "The harness's decode path (prefill returning `cache`, then one-token steps) gives the full forward's logits."

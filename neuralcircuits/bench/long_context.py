@@ -62,8 +62,10 @@ HF_PEERS = {   # key -> (transformers config class, its arguments at the benchma
 }
 
 def hf_available() -> bool:
-    "Whether Hugging Face `transformers` is installed (the peers are skipped without it)."
-    return importlib.util.find_spec('transformers') is not None
+    "Whether Hugging Face `transformers` 5 or later is installed (its `cache=` decoding API); the peers are skipped without it."
+    if importlib.util.find_spec('transformers') is None: return False
+    from importlib.metadata import version
+    return int(version('transformers').split('.')[0]) >= 5
 
 def build_hf(key: str, length: int):
     "The Hugging Face peer `key`, random-initialised from its config at the benchmark's shape (nothing downloads)."
