@@ -4,12 +4,13 @@
 
 # %% ../../nbs/bench/long_context.ipynb #a53f1c9f
 from __future__ import annotations
-import json, os, resource, subprocess, sys, time
+import importlib.util, json, os, resource, subprocess, sys, time
 import torch
 from ..configs import require_number
 
 # %% auto #0
-__all__ = ['SHAPE', 'KEYS', 'OVERRIDES', 'build_model', 'measure', 'run', 'sweep', 'print_rows', 'plot']
+__all__ = ['SHAPE', 'KEYS', 'OVERRIDES', 'HF_PEERS', 'COLOURS', 'build_model', 'hf_available', 'build_hf', 'measure', 'run',
+           'all_keys', 'sweep', 'reference', 'print_rows', 'plot', 'crossover']
 
 # %% ../../nbs/bench/long_context.ipynb #0d6cc338
 SHAPE = dict(vocab_size=256, d_model=64, n_layers=4, n_heads=4)
@@ -51,18 +52,54 @@ def _decode_steps(model, key: str, prompt: torch.Tensor, n: int) -> float | None
     for i in range(n): model.step(tok, state, L + i)
     return (time.perf_counter() - t0) / n
 
+# %% ../../nbs/bench/long_context.ipynb #ce9d74ae
+HF_PEERS = {   # key -> (transformers config class, its arguments at the benchmark's shape)
+    'hf-qwen2': ('Qwen2Config', dict(intermediate_size=256, num_attention_heads=4, num_key_value_heads=4)),
+    'hf-mamba2': ('Mamba2Config', dict(expand=2, num_heads=8, head_dim=16, state_size=16, n_groups=1, chunk_size=64)),
+    'hf-falcon_h1': ('FalconH1Config', dict(intermediate_size=128, num_attention_heads=4, num_key_value_heads=4, head_dim=16,
+                                            mamba_d_ssm=128, mamba_n_heads=8, mamba_d_head=16, mamba_d_state=16,
+                                            mamba_chunk_size=64)),
+}
+
+def hf_available() -> bool:
+    "Whether Hugging Face `transformers` 5 or later is installed (its `cache=` decoding API); the peers are skipped without it."
+    if importlib.util.find_spec('transformers') is None: return False
+    from importlib.metadata import version
+    return int(version('transformers').split('.')[0]) >= 5
+
+def build_hf(key: str, length: int):
+    "The Hugging Face peer `key`, random-initialised from its config at the benchmark's shape (nothing downloads)."
+    import transformers
+    transformers.logging.set_verbosity_error()   # the "falling back to the PyTorch implementation" notices, once per layer
+    cls, kw = HF_PEERS[key]
+    cfg = getattr(transformers, cls)(vocab_size=SHAPE['vocab_size'], hidden_size=SHAPE['d_model'],
+                                     num_hidden_layers=SHAPE['n_layers'], max_position_embeddings=length + 64, **kw)
+    torch.manual_seed(0)
+    return transformers.AutoModelForCausalLM.from_config(cfg).eval()
+
+def _hf_prefill_decode(model, prompt: torch.Tensor, n: int) -> tuple[float, float]:
+    "Seconds of a prefill that returns the cache, and mean seconds of n one-token steps with it."
+    t0 = time.perf_counter(); out = model(prompt, use_cache=True); prefill = time.perf_counter() - t0
+    tok = out.logits[:, -1:].argmax(-1)
+    t0 = time.perf_counter()
+    for _ in range(n): out = model(tok, cache=out.cache, use_cache=True)
+    return prefill, (time.perf_counter() - t0) / n
+
 # %% ../../nbs/bench/long_context.ipynb #72a69961
 @torch.no_grad()
 def measure(key: str, length: int, decode_tokens: int = 8) -> dict:
     "Prefill seconds, decode seconds per token and peak memory (MiB) of `key` at context `length`, in this process."
     require_number(length, 'length', integer=True, min=1); require_number(decode_tokens, 'decode_tokens', integer=True, min=1)
-    if key not in OVERRIDES: raise ValueError(f"key must be one of {', '.join(OVERRIDES)}, got {key!r}")
+    if key not in OVERRIDES and key not in HF_PEERS:
+        raise ValueError(f"key must be one of {', '.join((*OVERRIDES, *HF_PEERS))}, got {key!r}")
     torch.set_num_threads(1)
-    model = build_model(key, length)
+    model = build_hf(key, length) if key in HF_PEERS else build_model(key, length)
     prompt = torch.randint(SHAPE['vocab_size'], (1, length), generator=torch.Generator().manual_seed(0))
     model(prompt[:, :8]); base = _rss_mib()             # warm up; memory before the long context
-    t0 = time.perf_counter(); model(prompt); prefill = time.perf_counter() - t0
-    decode = _decode_steps(model, key, prompt, decode_tokens)
+    if key in HF_PEERS: prefill, decode = _hf_prefill_decode(model, prompt, decode_tokens)
+    else:
+        t0 = time.perf_counter(); model(prompt); prefill = time.perf_counter() - t0
+        decode = _decode_steps(model, key, prompt, decode_tokens)
     return dict(key=key, length=length, prefill_s=prefill, decode_ms=None if decode is None else 1e3 * decode,
                 base_mib=base, peak_mib=_rss_mib(), params=sum(p.numel() for p in model.parameters()))
 
@@ -77,33 +114,55 @@ def run(key: str, length: int, decode_tokens: int = 8, timeout: float = 600) -> 
     if out.returncode: raise RuntimeError(f"measuring {key} at length {length} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
-def sweep(keys=KEYS, lengths=(256, 1024, 4096), decode_tokens: int = 8) -> list[dict]:
-    "One subprocess per (model, length); the rows in order."
-    return [run(k, n, decode_tokens) for n in lengths for k in keys]
+def all_keys() -> tuple[str, ...]:
+    "The zoo's models, and the Hugging Face peers when `transformers` is installed."
+    return KEYS + (tuple(HF_PEERS) if hf_available() else ())
+
+def sweep(keys=None, lengths=(256, 1024, 4096), decode_tokens: int = 8, skip=None) -> list[dict]:
+    "One subprocess per (model, length), the rows in order; `skip(key, length)` says which pairs not to run."
+    keys = all_keys() if keys is None else keys
+    return [run(k, n, decode_tokens) for n in lengths for k in keys if not (skip and skip(k, n))]
 
 # %% ../../nbs/bench/long_context.ipynb #4324e9da
+def reference(key: str) -> str:
+    "The attention model a row is compared with: the zoo's Transformer, or Qwen2 for the Hugging Face peers."
+    return 'hf-qwen2' if key in HF_PEERS else 'transformer'
+
 def print_rows(rows: list[dict]):
-    "The sweep as a text table, with each model's prefill and decode relative to the Transformer's at that length."
-    ref = {r['length']: r for r in rows if r['key'] == 'transformer'}
-    print(f"{'length':>7s} {'model':12s} {'prefill s':>10s} {'vs tf':>6s} {'decode ms':>10s} {'vs tf':>6s} {'peak MiB':>9s} {'growth':>7s}")
+    "The sweep as a text table, with each model's prefill and decode relative to its attention reference at that length."
+    ref = {(r['key'], r['length']): r for r in rows}
+    print(f"{'length':>7s} {'model':13s} {'prefill s':>10s} {'vs att':>6s} {'decode ms':>10s} {'vs att':>6s} {'peak MiB':>9s} {'growth':>7s}")
     for r in rows:
-        t = ref.get(r['length'])
+        t = ref.get((reference(r['key']), r['length']))
         rel = lambda a, b: f"{a / b:6.2f}" if t and a is not None and b else '     -'
         dec = '         -' if r['decode_ms'] is None else f"{r['decode_ms']:10.2f}"
-        print(f"{r['length']:7d} {r['key']:12s} {r['prefill_s']:10.3f} {rel(r['prefill_s'], t and t['prefill_s'])} {dec} "
+        print(f"{r['length']:7d} {r['key']:13s} {r['prefill_s']:10.3f} {rel(r['prefill_s'], t and t['prefill_s'])} {dec} "
               f"{rel(r['decode_ms'], t and t['decode_ms'])} {r['peak_mib']:9.0f} {r['peak_mib'] - r['base_mib']:7.0f}")
+
+COLOURS = dict(transformer='#1f77b4', mamba='#d62728', hybrid='#9467bd', deltanet='#2ca02c')
+COLOURS.update({'hf-qwen2': COLOURS['transformer'], 'hf-mamba2': COLOURS['mamba'], 'hf-falcon_h1': COLOURS['hybrid']})
 
 def plot(rows: list[dict]):
     "Prefill seconds, decode ms per token and memory growth against context length, one line per model (plotly)."
     from plotly.subplots import make_subplots
     fig = make_subplots(rows=1, cols=3, subplot_titles=('prefill (s)', 'decode (ms / token)', 'peak memory growth (MiB)'))
-    colours = dict(transformer='#1f77b4', mamba='#d62728', hybrid='#9467bd', deltanet='#2ca02c')
     for key in dict.fromkeys(r['key'] for r in rows):
         mine = [r for r in rows if r['key'] == key]
+        line = dict(color=COLOURS.get(key), dash='dash' if key in HF_PEERS else 'solid')   # dashed: Hugging Face peers
         for col, y in enumerate((lambda r: r['prefill_s'], lambda r: r['decode_ms'], lambda r: r['peak_mib'] - r['base_mib']), 1):
             pts = [(r['length'], y(r)) for r in mine if y(r) is not None]
             if pts: fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=key, legendgroup=key, showlegend=col == 1,
-                                    line=dict(color=colours.get(key)), row=1, col=col)
+                                    line=line, mode='lines+markers', row=1, col=col)
     fig.update_xaxes(type='log', title='context length'); fig.update_yaxes(type='log')
-    fig.update_layout(template='plotly_white', height=360)
+    fig.update_layout(template='plotly_white', height=380)
     return fig
+
+# %% ../../nbs/bench/long_context.ipynb #df696882
+def crossover(rows: list[dict], a: str, b: str, metric: str = 'prefill_s') -> int | None:
+    "The shortest measured length from which model b's `metric` stays below model a's (None: it never does)."
+    pairs = sorted((r['length'], r[metric]) for r in rows if r['key'] == a and r[metric] is not None)
+    other = {r['length']: r[metric] for r in rows if r['key'] == b and r[metric] is not None}
+    below = [(n, other[n] < t) for n, t in pairs if n in other]
+    first = None
+    for n, ok in below: first = (first or n) if ok else None
+    return first

@@ -17,7 +17,8 @@ from .. import register, Paper, token_input
 
 # %% auto #0
 __all__ = ['recompute_attention', 'ResidualCheckpoints', 'KVDirectBlock', 'residual_checkpointing', 'WindowCache',
-           'window_caching', 'no_caching', 'greedy', 'KVDirectConfig', 'KVDirectLM']
+           'window_caching', 'no_caching', 'greedy', 'KVDirectConfig', 'KVDirectLM', 'StackInput',
+           'stack_input_checkpointing', 'held_bytes', 'converse']
 
 # %% ../../../nbs/zoo/mixers/kv_direct.ipynb #497abe5c
 def recompute_attention(attn: Attention, x_new: torch.Tensor, x_all: torch.Tensor) -> torch.Tensor:
@@ -68,7 +69,7 @@ class WindowCache(KVCache):
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.seen += k.shape[-2]
         k, v = super().append(k, v)
-        self.k, self.v = k[..., -self.window:, :], v[..., -self.window:, :]
+        self.k, self.v = k[..., -self.window:, :].clone(), v[..., -self.window:, :].clone()   # a copy: a slice would keep the evicted rows' memory
         return self.k, self.v
 
 @contextlib.contextmanager
@@ -120,3 +121,37 @@ class KVDirectConfig(TransformerConfig):
 class KVDirectLM(TransformerLM):
     "The shared LM with blocks that can decode from residual checkpoints (`residual_checkpointing`)."
     def make_block(self, i: int) -> nn.Module: return KVDirectBlock(self.cfg)
+
+# %% ../../../nbs/zoo/mixers/kv_direct.ipynb #ad1f1082
+class StackInput(ResidualCheckpoints):
+    "One residual per token: the stack's input h_0 (b, s, m), from which every layer's keys and values are recomputed."
+
+@contextlib.contextmanager
+def stack_input_checkpointing(model: nn.Module): yield [StackInput()]
+
+def _feed(model: TransformerLM, stores: list, new: torch.Tensor, start: int) -> torch.Tensor:
+    "The next-token logits (b, v) after feeding `new` tokens at position `start` under the scheme's stores."
+    if stores and isinstance(stores[0], StackInput):   # re-run the whole stack over every stored h_0
+        h = stores[0].append(model.embed_tokens(new, start))
+        for block in model.blocks: h = block(h)
+        return model.unembed(h[:, -1])
+    return model(new, start=start)[:, -1]
+
+def held_bytes(stores: list) -> int:
+    "Bytes of the storage behind every tensor a scheme holds (KV pairs or residuals)."
+    tensors = [t for s in stores for t in ((s.k, s.v) if isinstance(s, KVCache) else (s.h,)) if t is not None]
+    return sum(t.untyped_storage().nbytes() for t in tensors)
+
+@torch.no_grad()
+def converse(model: TransformerLM, user_turns: list[torch.Tensor], answer_tokens: int, caching=kv_caching) -> tuple[list, list]:
+    "A conversation: each user turn (b, u) in, `answer_tokens` greedy tokens out; the answers and the bytes held after each turn."
+    require_number(answer_tokens, 'answer_tokens', integer=True, min=1)
+    model.eval(); answers, held, seen = [], [], 0
+    with caching(model) as stores:
+        for user in user_turns:
+            logits, seen, answer = _feed(model, stores, user, seen), seen + user.shape[1], []
+            for _ in range(answer_tokens):
+                answer.append(logits.argmax(-1, keepdim=True))
+                logits, seen = _feed(model, stores, answer[-1], seen), seen + 1   # fed back: the next turn sees the whole answer
+            answers.append(torch.cat(answer, 1)); held.append(held_bytes(stores))
+    return answers, held

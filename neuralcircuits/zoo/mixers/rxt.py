@@ -11,10 +11,12 @@ from torch import nn
 from ...axes import name
 from ...blocks import Block, Residual, TransformerConfig, TransformerLM, make_attention, make_mlp, make_norm
 from ...blocks.transformer import check_tokens
+from ...configs import require_number
 from .. import register, Paper, token_input
 
 # %% auto #0
-__all__ = ['CrossAttention', 'DecoderBlock', 'GatedMemoryAttention', 'RxTConfig', 'RxT']
+__all__ = ['SET', 'ASK', 'SEP', 'CrossAttention', 'DecoderBlock', 'GatedMemoryAttention', 'RxTConfig', 'RxT', 'recall_vocab',
+           'recall_conversations', 'lookup_answers']
 
 # %% ../../../nbs/zoo/mixers/rxt.ipynb #a6be80ed
 class CrossAttention(nn.Module):
@@ -103,3 +105,36 @@ class RxT(TransformerLM):
         check_tokens(tokens, self.axes)
         stm = self.initial_memory(tokens.shape[0]) if stm is None else stm
         return self.decode(tokens, stm), self.update_memory(tokens, stm)
+
+# %% ../../../nbs/zoo/mixers/rxt.ipynb #dee14254
+SET, ASK, SEP = 0, 1, 2   # the task's control tokens; keys are 3 .. 3+K-1, values 3+K .. 3+K+V-1
+
+def recall_vocab(n_keys: int, n_values: int) -> int:
+    "The recall task's vocabulary size: SET, ASK, SEP, the keys, the values."
+    return 3 + n_keys + n_values
+
+def recall_conversations(n: int, turns: int = 8, n_keys: int = 8, n_values: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    "n seeded conversations: tokens (n, turns, 4) of facts [SET k v SEP] and questions [ASK k SEP v], and the question mask (n, turns)."
+    for arg, v in (('n', n), ('turns', turns), ('n_keys', n_keys), ('n_values', n_values)): require_number(v, arg, integer=True, min=1)
+    g = torch.Generator().manual_seed(seed)
+    tokens, question = torch.empty(n, turns, 4, dtype=torch.long), torch.zeros(n, turns, dtype=torch.bool)
+    for i in range(n):
+        keys, values = torch.randperm(n_keys, generator=g).tolist(), torch.randint(n_values, (n_keys,), generator=g).tolist()
+        stated = 0                                                               # the facts so far are keys[:stated]
+        for t in range(turns):
+            ask = stated == n_keys or (stated > 0 and torch.rand((), generator=g).item() < 0.5)
+            key = keys[int(torch.randint(stated, (), generator=g)) if ask else stated]
+            k, v = 3 + key, 3 + n_keys + values[key]
+            tokens[i, t] = torch.tensor([ASK, k, SEP, v] if ask else [SET, k, v, SEP])
+            question[i, t], stated = ask, stated + (not ask)
+    return tokens, question
+
+def lookup_answers(tokens: torch.Tensor) -> torch.Tensor:
+    "An independent check of the generator: replay each conversation's turns into a dict; each question's answer (-1 for facts)."
+    out = torch.full(tokens.shape[:2], -1, dtype=torch.long)
+    for i, conversation in enumerate(tokens.tolist()):
+        facts = {}
+        for t, (op, key, x, y) in enumerate(conversation):
+            if op == SET: facts[key] = x
+            elif op == ASK: out[i, t] = facts[key]
+    return out
