@@ -145,4 +145,5 @@ add('vit-digits-b', "the same ViT trained from seed 1: the second parent of a fu
 add('vit-digits-wide', "the ViT at d=64 (seed 2): wider parent of heterogeneous fusion, teacher of distillation", 0.9630)
 add('vit-digits-04', "the ViT trained on digits 0-4 only: a frozen backbone to transfer to 5-9", 0.9937)
 add('char-lm', "a character Transformer LM on Shakespeare: d=96, 3 layers, 4 heads, context 64", 0.4990)
+add('char-lm-deep', "a deeper character LM on Shakespeare: d=64, 8 layers, 4 heads, MLP width 160, context 64", 0.5024)
 add('ast-sounds', "a tiny AST (d=48, 3 layers, 8x8 patches at stride 6) on 4 pitch classes of synthetic tones", 0.9950);
