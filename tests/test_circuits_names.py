@@ -44,6 +44,7 @@ EXPLAINED = {
     'cofrgenet': 10, 'lmuformer': 44, 'rmt': 46, 'slab': 44, 'atlas': 30, 'gtrxl': 24, 'sret': 18, 'widenet': 28,
     'drct': 79, 'graph_transformer': 42, 'inception_resnet': 66, 'adafortitran': 53, 'tnt': 19, 'convnext': 6,
     'adaptertune': 18, 'ast_petl': 5, 'otfusion': 3, 'reparam_vit': 3,
+    'ia_red2': 13,                 # patchify as in vit (4 = h); the class token's 1 and keep[..., None]'s broadcast 1 (c = 1 channel)
     'hybrid': 6, 'kv_direct': 30, 'mamba': 42, 'memoryformer': 68, 'rxt': 54, 'tokenformer': 128,
 }
 
