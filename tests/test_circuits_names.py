@@ -45,6 +45,7 @@ EXPLAINED = {
     'drct': 79, 'graph_transformer': 42, 'inception_resnet': 66, 'adafortitran': 53, 'tnt': 19, 'convnext': 6,
     'adaptertune': 18, 'ast_petl': 5, 'otfusion': 3, 'reparam_vit': 3,
     'optin': 3, 'nvit_prune': 3,   # the class token (1, 1, m) and its expand: 1 is also a declared size (one head or class axis)
+    'ia_red2': 13,                 # patchify as in vit (4 = h); the class token's 1 and keep[..., None]'s broadcast 1 (c = 1 channel)
     'hybrid': 6, 'kv_direct': 30, 'mamba': 42, 'memoryformer': 68, 'rxt': 54, 'tokenformer': 128,
 }
 
