@@ -180,4 +180,8 @@ def streams(cache: Cache) -> list[torch.Tensor]:
     if len({tuple(t.shape[:1]) + tuple(t.shape[-1:]) for t in raw}) > 1 or any(t.ndim not in (2, 3, 4) for t in raw):
         raise ValueError(f"the stream changes shape between blocks ({', '.join(str(tuple(t.shape)) for t in raw)}): "
                          "streams and ResidualFlow need one residual stream of one width through every block")
-    return [as_stream(t) for t in raw]    # a staged network (ConvNeXt: (b, c, h, w) per stage) has no such stream
+    out = [as_stream(t) for t in raw]     # a staged network (ConvNeXt: (b, c, h, w) per stage) has no such stream
+    if len({t.shape[1] for t in out}) > 1:   # a token-dropping network (IA-RED² at inference) shortens it
+        raise ValueError(f"the stream changes length between blocks ({', '.join(str(t.shape[1]) for t in out)} positions): "
+                         "streams and ResidualFlow need the same positions through every block")
+    return out
