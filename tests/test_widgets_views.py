@@ -93,6 +93,15 @@ def test_views_for_every_zoo_entry():
         if any('weights' in cache[k] or 'res' in cache[k] for k in cache.mixing): DepthMixing(cache).figure()
 
 
+def test_attention_of_a_pruned_model_leaves_its_removed_heads_blank():
+    "OPTIN keeps 3 of 4 heads in its last block: the view pads that layer with NaN, so the grid shows the gap."
+    model, x = zoo.tiny('optin')
+    view = AttentionView(model, x)
+    assert view.weights.shape[:2] == (3, 4)
+    assert view.entropy[-1, 3].isnan() and not view.entropy[:, :3].isnan().any() and not view.entropy[:2].isnan().any()
+    assert torch.allclose(view.weights[:, :3].sum(-1), torch.ones(3, 3, view.weights.shape[-2])))   # kept heads' rows are distributions
+
+
 def test_errors_name_the_problem():
     model, x = zoo.tiny('deltanet')
     with pytest.raises(ValueError, match='no attention weights'): AttentionView(model, x)

@@ -137,9 +137,10 @@ class AttentionView(View):
     def __init__(self, model: nn.Module | Cache, x=None, batch: int = 0, decode: Callable[[int], str] | None = None):
         cache = self.cache = _cache(model, x)
         if not cache.attention: raise ValueError("the model recorded no attention weights: it has no `Attention` module")
-        shapes = {cache[k]['weights'].shape[1:] for k in cache.attention}
-        if len(shapes) > 1: raise ValueError(f"attention layers differ in (h, t, s): {sorted(shapes)}")
-        self.weights = torch.stack([cache[k]['weights'][batch] for k in cache.attention]).float()  # (L, h, t, s)
+        ws = [cache[k]['weights'][batch].float() for k in cache.attention]                       # L x (h, t, s)
+        if len({w.shape[1:] for w in ws}) > 1: raise ValueError(f"attention layers differ in (t, s): {sorted({w.shape[1:] for w in ws})}")
+        h = max(len(w) for w in ws)   # a pruned model keeps fewer heads in some layers: the missing ones are NaN (blank)
+        self.weights = torch.stack([torch.cat([w, w.new_full((h - len(w), *w.shape[1:]), float('nan'))]) for w in ws])  # (L, h, t, s)
         w = self.weights
         self.entropy = -(w * w.clamp_min(1e-30).log()).sum(-1).mean(-1)                          # (L, h)
         self.layers = [k.removeprefix('blocks.').removesuffix('.attn.branch') for k in cache.attention]
