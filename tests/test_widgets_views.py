@@ -99,7 +99,7 @@ def test_attention_of_a_pruned_model_leaves_its_removed_heads_blank():
     view = AttentionView(model, x)
     assert view.weights.shape[:2] == (3, 4)
     assert view.entropy[-1, 3].isnan() and not view.entropy[:, :3].isnan().any() and not view.entropy[:2].isnan().any()
-    assert torch.allclose(view.weights[:, :3].sum(-1), torch.ones(3, 3, view.weights.shape[-2])))   # kept heads' rows are distributions
+    assert torch.allclose(view.weights[:, :3].sum(-1), torch.ones(3, 3, view.weights.shape[-2]))   # kept heads' rows are distributions
 
 
 def test_errors_name_the_problem():
