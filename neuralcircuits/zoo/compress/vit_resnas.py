@@ -16,9 +16,9 @@ from .. import register, Paper, image_input
 
 # %% auto #0
 __all__ = ['ALL', 'resnas_paper', 'resnas_tiny', 'ResNASConfig', 'masked_layer_norm', 'MaskedLayerNorm', 'BlockMask',
-           'HeadAttention', 'HiddenMLP', 'ResNASBlock', 'fit_width', 'ResidualReduction', 'Masks', 'ResNASViT',
-           'check_within', 'prefix', 'SuperNet', 'extract', 'SearchSpace', 'flops', 'search_splits', 'train_supernet',
-           'sub_accuracy', 'Design', 'pareto', 'Search', 'evolve', 'random_search', 'resnas_fronts']
+           'HeadAttention', 'HiddenMLP', 'MaskedResidual', 'ResNASBlock', 'fit_width', 'ResidualReduction', 'Masks',
+           'ResNASViT', 'check_within', 'prefix', 'SuperNet', 'extract', 'SearchSpace', 'flops', 'search_splits',
+           'train_supernet', 'sub_accuracy', 'Design', 'pareto', 'Search', 'evolve', 'random_search', 'resnas_fronts']
 
 # %% ../../../nbs/zoo/compress/vit_resnas.ipynb #d6f974a9
 def _positive_ints(v) -> bool: return all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in v)
@@ -97,20 +97,27 @@ class HiddenMLP(nn.Module):
         z = name(F.gelu(self.up(x)), 'b t f')
         return self.down(z if hidden is None else z * hidden)
 
+class MaskedResidual(nn.Module):
+    "x + F(LN x); under masks, only the active channels and units, and only if the block is on."
+    def __init__(self, norm: MaskedLayerNorm, branch: nn.Module):
+        super().__init__()
+        self.norm, self.branch = norm, branch
+
+    def forward(self, x: torch.Tensor, width: torch.Tensor | None = None, on: torch.Tensor | None = None,
+                units: torch.Tensor | None = None) -> torch.Tensor:
+        if width is None: return x + self.branch(self.norm(x))
+        return x + on * width * self.branch(self.norm(x, width), units)
+
 class ResNASBlock(nn.Module):
-    "x + Attn(LN x), then + MLP(LN x); under a mask, only the active channels, heads and units, and only if the block is on."
+    "Pre-norm attention, then MLP, each a masked residual."
     def __init__(self, d_model: int, n_heads: int, d_head: int, d_hidden: int):
         super().__init__()
-        self.norm1, self.attn = MaskedLayerNorm(d_model), HeadAttention(d_model, n_heads, d_head)
-        self.norm2, self.mlp = MaskedLayerNorm(d_model), HiddenMLP(d_model, d_hidden)
+        self.attn = MaskedResidual(MaskedLayerNorm(d_model), HeadAttention(d_model, n_heads, d_head))
+        self.mlp = MaskedResidual(MaskedLayerNorm(d_model), HiddenMLP(d_model, d_hidden))
 
     def forward(self, x: torch.Tensor, mask: BlockMask | None = None) -> torch.Tensor:
-        if mask is None:
-            x = x + self.attn(self.norm1(x))
-            return x + self.mlp(self.norm2(x))
-        m = mask.width
-        x = x + mask.on * m * self.attn(self.norm1(x, m), mask.heads)
-        return x + mask.on * m * self.mlp(self.norm2(x, m), mask.hidden)
+        if mask is None: return self.mlp(self.attn(x))
+        return self.mlp(self.attn(x, mask.width, mask.on, mask.heads), mask.width, mask.on, mask.hidden)
 
 # %% ../../../nbs/zoo/compress/vit_resnas.ipynb #0179e4b2
 def fit_width(x: torch.Tensor, d: int) -> torch.Tensor:
