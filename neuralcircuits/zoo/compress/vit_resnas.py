@@ -157,7 +157,7 @@ ALL = Masks()
 resnas_paper = Paper('Searching for Efficient Multi-Stage Vision Transformers', '2109.00642', 2021, 'Yi-Lun Liao, Sertac Karaman, Vivienne Sze')
 # the sub-network our evolutionary search found on the digits under a 300 kFLOPs cap (see "Trained", below)
 resnas_tiny = ResNASConfig(image_size=8, patch_size=2, channels=1, n_classes=10, head_dim=8, dims=(24, 32),
-                           heads=((3,), (2,)), mlp=((48,), (64,)))
+                           heads=((1,), (4,)), mlp=((48,), (64,)))
 
 @register('vit_resnas', paper=resnas_paper, family='compress', tiny=resnas_tiny, example=image_input)
 class ResNASViT(nn.Module):
