@@ -1,4 +1,5 @@
 "Intermediate-form snapshots of the paper's figures: ops, contracted axes, softmax axis, residual adds, fold counts."
+import html, re
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -91,3 +92,17 @@ def test_unet_skip_concat():
     cat = [r for r in d.ops() if r['kind'] == 'Concat'][0]
     assert cat['ins'] == ['b 8 y x', 'b 8 y x'] and cat['outs'] == ['b 16 y x']   # the concat needs one y x grid: the upsampled branch is named back from it
     assert d.ops()[-1]['outs'] == ['b c y x']
+
+
+def test_a_pruned_stack_folds_and_says_what_each_copy_kept():
+    "OPTIN's blocks differ only in widths (heads 4, 4, 3; MLP 91, 43, 18): one bracket whose label lists the widths, and each copy's parameters in its tip."
+    model, x = zoo.tiny('optin')
+    top = diagram(model, x).figures[0].svg
+    texts = [html.unescape(re.sub('<[^>]+>', '', t)) for t in re.findall(r'<text[^>]*>(.*?)</text>', top, re.S)]
+    assert '( SlimBlock ) ×3' in texts
+    assert {'branch.n_heads = 4, 4, 3', 'up.out_features = 91, 43, 18'} <= set(texts)
+    counts = ', '.join(f"{sum(p.numel() for p in b.parameters()):,}" for b in model.blocks)
+    assert any(f"{counts} parameters" in html.unescape(t) for t in re.findall(r'<title>(.*?)</title>', top, re.S))
+    inception, y = zoo.tiny('inception_resnet')   # convs of other kernel sizes never fold together; strides that differ are said
+    svg = ''.join(f.svg for f in diagram(inception, y).figures)
+    assert '0.stride = (2, 2), (1, 1), (1, 1)' in html.unescape(svg)

@@ -139,15 +139,16 @@ def _loop(reps: list) -> bool:
 
 # %% ../../nbs/circuits/passes.ipynb #62740041
 def structure(T: Trace, item) -> tuple:
-    "What makes two items the same module up to constructor arguments: module classes, op ranks and weight shapes."
+    "What makes two items the same module up to constructor arguments: module classes, op ranks, weight ranks and kernel sizes (widths may differ: a pruned copy is the same module)."
     if isinstance(item, Block):
         return (item.cls, item.count, tuple(structure(T, i) for i in item.items if isinstance(i, Block)),
-                tuple(T.values[v].shape for o in item.items if isinstance(o, Op) for v in o.inputs if T.values[v].source == 'param'))
+                tuple((len(s), *s[2:]) for o in item.items if isinstance(o, Op) for v in o.inputs if T.values[v].source == 'param' for s in [T.values[v].shape]))
     return (item.name, tuple(sorted({len(T.values[i].shape) for i in item.inputs})))   # `cat` of 1, 2 or 4 tensors alike
 
 def _settings(m) -> dict:
-    "A module's plain settings (flags, sizes, rates): what its constructor arguments left behind."
-    return {k: v for k, v in vars(m).items() if not k.startswith('_') and k != 'training' and isinstance(v, (bool, int, float, str))}
+    "A module's plain settings (flags, sizes, rates, a conv's stride): what its constructor arguments left behind."
+    plain = lambda v: isinstance(v, (bool, int, float, str)) or isinstance(v, tuple) and all(isinstance(e, (bool, int, float, str)) for e in v)
+    return {k: v for k, v in vars(m).items() if not k.startswith('_') and k != 'training' and plain(v)}
 
 def differences(T: Trace, reps: list) -> str:
     "How the repetitions of a fold differ: module settings and axis sizes, e.g. `attn.opens_block = True, False`; `l = 1, 2, 3`."

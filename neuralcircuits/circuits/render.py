@@ -234,8 +234,9 @@ def block_tip(T: Trace, b: Block) -> str:
     where = ', '.join(b.paths[:4]) + (f", ... ({len(b.paths)} in all)" if len(b.paths) > 4 else '') if b.paths else b.path
     lines = [f"{b.cls or 'group'} at {where or 'the model'}"]
     if m is not None:
-        n = sum(p.numel() for p in m.parameters())
-        lines.append(f"{n:,} parameters{' each' if b.count > 1 and not b.shared else ''}, {len(b.ops())} ops")
+        ns = [sum(p.numel() for p in k.parameters()) for k in (b.modules if b.count > 1 and not b.shared else [m])]
+        counts = f"{ns[0]:,} parameters each" if len(ns) > 1 and len(set(ns)) == 1 else f"{', '.join(f'{n:,}' for n in ns)} parameters"
+        lines.append(f"{counts}, {len(b.ops())} ops")
         if where := _defined_at(type(m)): lines.append(f"defined at {where}")
         call = next((c for c in T.calls if c.module is m and c.src), None)
         if call is not None: lines.append(f"called at {call.src[0]}:{call.src[1]}\n    {call.src[2]}")
