@@ -17,12 +17,13 @@ from ...blocks.norms import LayerNorm
 from ...configs import Config, require, require_number, require_type
 from ...train.data import Classification, digits
 from .. import register, Paper, image_input
+from .search import pareto
 
 # %% auto #0
 __all__ = ['turbovit_paper', 'turbovit_tiny', 'unroll', 'reroll', 'q_pool', 'MaskUnitAttention', 'StageBlock', 'Stage',
            'TurboViTConfig', 'TurboViT', 'flops', 'design_flops', 'digits16', 'SearchSpace', 'Design', 'SearchResult',
-           'dominates', 'pareto_front', 'hypervolume', 'Evaluations', 'nsga2_search', 'random_search', 'save_search',
-           'saved_search', 'search_recipe']
+           'dominates', 'pareto_front', 'Evaluations', 'nsga2_search', 'random_search', 'save_search', 'saved_search',
+           'search_recipe']
 
 # %% ../../../nbs/zoo/compress/turbovit.ipynb #393b6f73
 def _cut_names(steps: int) -> tuple[list[str], list[str]]:
@@ -279,18 +280,10 @@ def dominates(a: Design, b: Design) -> bool:
     return a.accuracy >= b.accuracy and a.flops <= b.flops and (a.accuracy > b.accuracy or a.flops < b.flops)
 
 def pareto_front(designs: list) -> list:
-    "The designs no other dominates, cheapest first (one per (accuracy, FLOPs) pair)."
-    front, seen = [], set()
-    for d in sorted(designs, key=lambda d: (d.flops, -d.accuracy)):
-        if (d.accuracy, d.flops) not in seen and not any(dominates(e, d) for e in designs):
-            seen.add((d.accuracy, d.flops)); front.append(d)
-    return front
-
-def hypervolume(designs: list, cap: int) -> float:
-    "The area the designs' front dominates up to the cap, with FLOPs as a fraction of the cap (reference point: the cap, accuracy 0)."
-    front = [d for d in pareto_front(designs) if d.flops <= cap]          # cheapest first, accuracy rising
-    edges = [d.flops for d in front[1:]] + [cap]
-    return sum((hi - d.flops) * d.accuracy for d, hi in zip(front, edges)) / cap
+    "The designs no other dominates, cheapest first (one per (accuracy, FLOPs) pair: the first evaluated)."
+    keep = pareto([(d.flops, 1 - d.accuracy) for d in designs])
+    first = {(designs[i].accuracy, designs[i].flops): designs[i] for i in reversed(keep)}
+    return sorted(first.values(), key=lambda d: (d.flops, -d.accuracy))
 
 class Evaluations:
     "FLOPs of every design asked about, the score of those under the cap, each distinct design once, up to `n_evals` scores."

@@ -13,12 +13,13 @@ from ...axes import name
 from ...blocks.norms import LayerNorm
 from ...configs import Config, require_type, require_number
 from .. import register, Paper, image_input
+from .search import pareto
 
 # %% auto #0
 __all__ = ['ALL', 'resnas_paper', 'resnas_tiny', 'ResNASConfig', 'masked_layer_norm', 'MaskedLayerNorm', 'BlockMask',
            'HeadAttention', 'HiddenMLP', 'MaskedResidual', 'ResNASBlock', 'fit_width', 'ResidualReduction', 'Masks',
            'ResNASViT', 'check_within', 'prefix', 'SuperNet', 'extract', 'SearchSpace', 'flops', 'search_splits',
-           'train_supernet', 'sub_accuracy', 'Design', 'pareto', 'Search', 'evolve', 'random_search', 'resnas_fronts']
+           'train_supernet', 'sub_accuracy', 'Design', 'Search', 'evolve', 'random_search', 'resnas_fronts']
 
 # %% ../../../nbs/zoo/compress/vit_resnas.ipynb #d6f974a9
 def _positive_ints(v) -> bool: return all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in v)
@@ -334,12 +335,6 @@ class Design:
     arch: ResNASConfig
     accuracy: float
     costs: dict
-
-def pareto(points) -> list[int]:
-    "Indices of the non-dominated rows of `points` (every column minimised)."
-    import numpy as np
-    p = np.asarray(points, dtype=float)
-    return [i for i in range(len(p)) if not any(np.all(p[j] <= p[i]) and np.any(p[j] < p[i]) for j in range(len(p)))]
 
 @dataclass
 class Search:
