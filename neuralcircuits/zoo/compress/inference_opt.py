@@ -114,8 +114,10 @@ def n_bytes(model: nn.Module) -> int:
     return total
 
 def flops(model: nn.Module, x: torch.Tensor) -> int:
-    "FLOPs of one forward on `x`, counted by torch's FlopCounterMode (2 per multiply-add)."
-    with FlopCounterMode(display=False) as counter: model(x)
+    "FLOPs of one forward on `x`, counted by torch's FlopCounterMode (2 per multiply-add), attention's products included."
+    from torch.nn.attention import sdpa_kernel, SDPBackend
+    # the counter has no formula for the fused CPU attention kernel (it would count 0): attention runs its maths kernel
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter: model(x)   # (outside no_grad: its module tracker fails inside)
     return counter.get_total_flops()
 
 def latency_us(model: nn.Module, x: torch.Tensor, n: int = 100) -> float:

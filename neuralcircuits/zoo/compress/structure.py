@@ -4,7 +4,6 @@
 
 # %% ../../../nbs/zoo/compress/structure.ipynb #efeabcc5
 from __future__ import annotations
-import contextlib
 from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
@@ -16,6 +15,7 @@ from ...blocks.residual import Residual
 from ...blocks.transformer import make_norm
 from ...blocks.vit import ViTConfig, ViT
 from ...configs import require_type
+from .inference_opt import flops
 
 # %% auto #0
 __all__ = ['SlimViTConfig', 'SlimAttention', 'Shift', 'SlimBlock', 'SlimViT', 'Masks', 'masked_norm', 'masked_blocks',
@@ -165,23 +165,10 @@ def rebuild(model: ViT, masks: Masks) -> SlimViT:
     return slim
 
 # %% ../../../nbs/zoo/compress/structure.ipynb #c6e513ac
-@contextlib.contextmanager
-def _explicit_attention(model: nn.Module):
-    "Attention on its explicit path (matrix products the FLOP counter sees) inside the block."
-    layers = [m for m in model.modules() if isinstance(m, Attention)]
-    before = [m.capture_weights for m in layers]
-    for m in layers: m.capture_weights = True
-    try: yield
-    finally:
-        for m, b in zip(layers, before): m.capture_weights, m.last_weights = b, None
-
 def macs(model: ViT) -> int:
     "Multiply-accumulates of `model` on one image, measured by FlopCounterMode."
-    from torch.utils.flop_counter import FlopCounterMode
     cfg = require_type(model, ViT, 'model', 'a neuralcircuits ViT').cfg
-    x = torch.zeros(1, cfg.channels, cfg.image_size, cfg.image_size)
-    with _explicit_attention(model), FlopCounterMode(display=False) as counter: model(x)   # (no_grad breaks its module tracker)
-    return counter.get_total_flops() // 2
+    return flops(model, torch.zeros(1, cfg.channels, cfg.image_size, cfg.image_size)) // 2
 
 def structure_macs(cfg: ViTConfig, d_model: int | None = None) -> dict:
     "OPTIN's MAC count per head and per neuron, and the fixed rest (patch embedding, classifier), on an embedding of `d_model` (default: cfg's)."

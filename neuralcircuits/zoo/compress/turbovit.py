@@ -17,11 +17,12 @@ from ...blocks.norms import LayerNorm
 from ...configs import Config, require, require_number, require_type
 from ...train.data import Classification, digits
 from .. import register, Paper, image_input
+from .inference_opt import flops
 from .search import pareto
 
 # %% auto #0
 __all__ = ['turbovit_paper', 'turbovit_tiny', 'unroll', 'reroll', 'q_pool', 'MaskUnitAttention', 'StageBlock', 'Stage',
-           'TurboViTConfig', 'TurboViT', 'flops', 'design_flops', 'digits16', 'SearchSpace', 'Design', 'SearchResult',
+           'TurboViTConfig', 'TurboViT', 'design_flops', 'digits16', 'SearchSpace', 'Design', 'SearchResult',
            'dominates', 'pareto_front', 'Evaluations', 'nsga2_search', 'random_search', 'save_search', 'saved_search',
            'search_recipe']
 
@@ -198,14 +199,6 @@ class TurboViT(nn.Module):
         return name(self.head(self.norm(name(x.mean(1), 'b m'))), 'b n')             # no class token: mean pool
 
 # %% ../../../nbs/zoo/compress/turbovit.ipynb #92d1128a
-def flops(model: nn.Module, x: torch.Tensor) -> int:
-    "FLOPs of one forward of `model` on `x` by `FlopCounterMode` (2 per multiply-add), attention counted by its maths kernel."
-    from torch.nn.attention import sdpa_kernel, SDPBackend
-    from torch.utils.flop_counter import FlopCounterMode
-    # the fused CPU attention kernel is not in FlopCounterMode's table (it would count 0): count the maths path instead
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter: model(x)   # (no_grad trips its module tracker)
-    return counter.get_total_flops()
-
 def design_flops(cfg: TurboViTConfig) -> int:
     "FLOPs of a batch-1 forward of the TurboViT `cfg` (the weights do not change the count)."
     return flops(TurboViT(cfg).eval(), image_input(cfg, batch=1))
