@@ -13,6 +13,7 @@ from ...axes import name
 from ...blocks.norms import LayerNorm
 from ...configs import Config, require_type, require_number
 from .. import register, Paper, image_input
+from .inference_opt import flops as count_flops
 from .search import pareto
 
 # %% auto #0
@@ -285,13 +286,9 @@ class SearchSpace:
 
 # %% ../../../nbs/zoo/compress/vit_resnas.ipynb #6099320f
 def flops(arch: ResNASConfig) -> int:
-    "FLOPs of one image through the network `arch` (FlopCounterMode)."
-    from torch.utils.flop_counter import FlopCounterMode
+    "FLOPs of one image through the network `arch` (FlopCounterMode, attention included: `inference_opt.flops`)."
     key = repr(arch)
-    if key not in _flops:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            ResNASViT(arch)(torch.zeros(1, arch.channels, arch.image_size, arch.image_size))
-        _flops[key] = counter.get_total_flops()
+    if key not in _flops: _flops[key] = count_flops(ResNASViT(arch), torch.zeros(1, arch.channels, arch.image_size, arch.image_size))
     return _flops[key]
 
 _flops: dict[str, int] = {}
